@@ -1,0 +1,66 @@
+# One entry point for developers, CI and users. Every target prepares what it
+# needs by itself: the tooling virtualenv (.venv), the Docker engine, the images.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+S ?= default
+# Scenarios `make test` runs, and the distributions the full-stack scenario runs on.
+SCENARIOS ?= harness default certbot
+STACK_DISTROS ?= debian12 debian13
+
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help venv lint unit sanity molecule molecule-all image docker test demo demo-down bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found: install Python 3.11+ with venv" >&2; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { echo "make: '$(PYTHON) -m venv' failed: install python3-venv" >&2; exit 1; }
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+venv: $(STAMP) ## Create the tooling virtualenv (.venv)
+
+lint: $(STAMP) ## Fast checks: yamllint, ansible-lint (production profile), ruff, changelog fragments
+	$(BIN)/yamllint -s .
+	$(BIN)/ansible-lint -q
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/antsibull-changelog lint
+
+unit: $(STAMP) ## Unit tests (module and example app)
+	$(BIN)/pytest -q tests/unit
+
+sanity: $(STAMP) ## ansible-test sanity from an ansible_collections/pyops/fastapi copy
+	scripts/sanity.sh
+
+docker: ## Make sure a Docker engine answers (installs and starts one on Debian as root)
+	@scripts/ensure-docker.sh
+
+image: docker ## Build the systemd test images (debian12, debian13) unless up to date
+	scripts/build-image.sh debian12 debian13
+
+molecule: $(STAMP) docker ## Run one Molecule scenario: make molecule S=<scenario> [PYOPS_DISTRO=debian13]
+	scripts/build-image.sh $${PYOPS_DISTRO:-debian12}
+	$(BIN)/molecule test -s $(S)
+
+molecule-all: $(STAMP) image ## Every scenario; the full stack on each distribution
+	@set -e; for s in $(SCENARIOS); do \
+	  if [ "$$s" = default ]; then \
+	    for d in $(STACK_DISTROS); do echo "== molecule $$s on $$d"; PYOPS_DISTRO=$$d $(BIN)/molecule test -s $$s; done; \
+	  else echo "== molecule $$s"; $(BIN)/molecule test -s $$s; fi; \
+	done
+
+test: lint unit sanity molecule-all ## The whole suite, as CI runs it
+
+clean: ## Remove the virtualenv and caches (not the Docker images)
+	rm -rf $(VENV) .pytest_cache .ruff_cache tests/output build *.tar.gz
