@@ -64,3 +64,9 @@ test: lint unit sanity molecule-all ## The whole suite, as CI runs it
 
 clean: ## Remove the virtualenv and caches (not the Docker images)
 	rm -rf $(VENV) .pytest_cache .ruff_cache tests/output build *.tar.gz
+
+demo: $(STAMP) ## Deploy the demo stack into a local container: https://localhost:8443/docs
+	scripts/demo.sh up
+
+demo-down: ## Remove the demo container
+	scripts/demo.sh down

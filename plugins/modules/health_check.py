@@ -1,0 +1,340 @@
+#!/usr/bin/python
+# Copyright (c) 2025, pyops maintainers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: health_check
+short_description: Wait until an application's liveness and readiness endpoints pass
+version_added: 0.1.0
+description:
+  - Polls a list of HTTP endpoints of an application (by default V(/health) then V(/ready)) until every one
+    answers with an accepted status code and, optionally, a body that contains a given JSON subset or matches
+    a regular expression.
+  - Meant as the gate after a deploy or a reload. It replaces the M(ansible.builtin.uri) with C(until),
+    C(retries) and C(delay) idiom, which cannot run in check mode, sleeps a fixed delay between tries and
+    reports little when it fails.
+  - The first delay between polls is O(interval); it grows by O(backoff) up to O(max_interval), so the module
+    notices readiness at most about O(max_interval) after it happens (0.2 s with the defaults).
+  - In each poll the endpoints are checked in order and the poll stops at the first one that fails, so
+    V(/ready) is only asked once V(/health) passes.
+  - Failures name the endpoint and the cause (connection refused, timed out, TLS error, wrong status, body
+    mismatch with the field, the expected and the received value) and return the last response body.
+  - Uses only the Python standard library and C(ansible.module_utils.urls) on the managed host.
+author:
+  - pyops maintainers (@pyops)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: The module only sends read requests (V(GET) or V(HEAD)), so it runs in check mode as it does otherwise.
+  diff_mode:
+    support: none
+  idempotent:
+    description:
+      - When run again with the same parameters against the same state, the result is the same and nothing changes.
+    support: full
+  platform:
+    platforms: posix
+options:
+  url:
+    description:
+      - Base URL of the application, with scheme, host and port, for example V(http://127.0.0.1:8000) or
+        V(https://127.0.0.1).
+      - A path in it is kept and each endpoint's O(endpoints[].path) is appended to it.
+      - When O(unix_socket) is set, this URL only gives the scheme and the default C(Host) header;
+        it defaults to V(http://localhost) then.
+      - One of O(url) and O(unix_socket) is required.
+    type: str
+  unix_socket:
+    description:
+      - Send the requests over this unix socket instead of TCP, for example when Gunicorn binds a socket.
+    type: path
+  endpoints:
+    description:
+      - The checks, in order. All of them must pass in the same poll.
+    type: list
+    elements: dict
+    default:
+      - path: /health
+      - path: /ready
+    suboptions:
+      path:
+        description:
+          - Path of the endpoint, appended to the path of O(url). It may carry a query string.
+        type: str
+        required: true
+      status:
+        description:
+          - Accepted HTTP status codes.
+        type: list
+        elements: int
+        default: [200]
+      json:
+        description:
+          - 'A subset the JSON body must contain, for example V({"status": "ready"}).'
+          - Objects match when each key given here is present and matches recursively; other values must be
+            equal, and booleans do not match numbers.
+        type: dict
+      body_regex:
+        description:
+          - A Python regular expression that must match somewhere in the body (C(re.search)).
+        type: str
+  host:
+    description:
+      - Name sent in the C(Host) header, and the TLS server name (SNI) the certificate is checked against,
+        when O(url) points at an address, for example V(api.example.test) with O(url=https://127.0.0.1).
+      - The port of O(url) is added to the C(Host) header when it is not the default one of the scheme.
+      - Applies to every request, redirects included; overrides a C(Host) key in O(headers).
+    type: str
+  headers:
+    description:
+      - Additional HTTP headers sent with every request, for example an C(Authorization) header.
+    type: dict
+    default: {}
+  method:
+    description:
+      - HTTP method. V(HEAD) has no body, so do not combine it with O(endpoints[].json) or O(endpoints[].body_regex).
+    type: str
+    choices: [GET, HEAD]
+    default: GET
+  validate_certs:
+    description:
+      - Whether to verify the server's TLS certificate and name.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - PEM file of the CA certificates to trust instead of the system ones, for example a private CA.
+    type: path
+  client_cert:
+    description:
+      - PEM file with the client certificate for TLS client authentication. It may also hold the key.
+    type: path
+  client_key:
+    description:
+      - PEM file with the private key of O(client_cert), when that file does not hold it.
+    type: path
+  follow_redirects:
+    description:
+      - Which redirects to follow.
+      - V(safe) follows redirects of V(GET) and V(HEAD) requests, V(all) follows all of them, V(none) follows none,
+        so a redirect is judged as its own status code (add it to O(endpoints[].status) to accept it).
+    type: str
+    choices: [none, safe, all]
+    default: safe
+  use_proxy:
+    description:
+      - Whether to use the proxy given by the C(http_proxy), C(https_proxy) and C(no_proxy) environment
+        variables of the managed host. Never used with O(unix_socket).
+    type: bool
+    default: true
+  timeout:
+    description:
+      - Seconds one request may take (connecting, and each read of the response).
+    type: float
+    default: 5
+  wait_timeout:
+    description:
+      - Overall deadline, in seconds, for all endpoints to pass. V(0) checks once without waiting.
+      - A request in flight at the deadline may finish within its own O(timeout).
+    type: float
+    default: 60
+  interval:
+    description:
+      - First delay, in seconds, between polls, and the delay between the passing polls O(successes) asks for.
+    type: float
+    default: 0.1
+  backoff:
+    description:
+      - Factor by which the delay grows after each failing poll, up to O(max_interval).
+      - V(1) polls at a fixed O(interval).
+    type: float
+    default: 1.5
+  max_interval:
+    description:
+      - Largest delay, in seconds, between polls. It bounds how late readiness is noticed.
+    type: float
+    default: 0.2
+  successes:
+    description:
+      - Number of consecutive passing polls required before the module reports success.
+    type: int
+    default: 1
+notes:
+  - The module never changes anything, so RV(ignore:changed) is always V(false).
+seealso:
+  - module: ansible.builtin.uri
+  - module: ansible.builtin.wait_for
+"""
+
+EXAMPLES = r"""
+- name: Wait for the application behind Gunicorn to be live and ready
+  pyops.fastapi.health_check:
+    url: http://127.0.0.1:8000
+    wait_timeout: 60
+
+- name: Check readiness through nginx by name, with a private CA
+  pyops.fastapi.health_check:
+    url: https://127.0.0.1
+    host: api.example.test
+    ca_path: /etc/ssl/private-ca.pem
+    endpoints:
+      - path: /health
+      - path: /ready
+        json:
+          status: ready
+          checks:
+            database: ok
+
+- name: Require three passing polls in a row over Gunicorn's unix socket
+  pyops.fastapi.health_check:
+    unix_socket: /run/fastapi-app/gunicorn.sock
+    endpoints:
+      - path: /ready
+        status: [200, 204]
+        body_regex: "ready|ok"
+    successes: 3
+    wait_timeout: 120
+  register: app_health
+
+- name: Show how long the application took to become ready
+  ansible.builtin.debug:
+    msg: "Ready after {{ app_health.elapsed }} s and {{ app_health.attempts }} polls"
+"""
+
+RETURN = r"""
+msg:
+  description: One sentence with the outcome; on failure it names the endpoint and the cause.
+  returned: always
+  type: str
+  sample: All 2 endpoints passed after 4 attempts in 0.42 s.
+elapsed:
+  description: Seconds from the first poll to the outcome.
+  returned: always
+  type: float
+  sample: 0.42
+attempts:
+  description: Number of polls made (a poll checks the endpoints in order until one fails).
+  returned: always
+  type: int
+  sample: 4
+endpoints:
+  description: Outcome of the latest check of each endpoint, in the order of O(endpoints).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: Path of the endpoint as given.
+      type: str
+      returned: always
+      sample: /ready
+    url:
+      description: URL requested.
+      type: str
+      returned: always
+      sample: http://127.0.0.1:8000/ready
+    status:
+      description: HTTP status code of the latest response, V(null) when there was none.
+      type: int
+      returned: always
+      sample: 200
+    latency_ms:
+      description: Milliseconds the latest request took, body included; V(null) when the endpoint was not checked.
+      type: float
+      returned: always
+      sample: 3.2
+    attempts:
+      description: Number of requests sent to this endpoint.
+      type: int
+      returned: always
+      sample: 4
+    json:
+      description: The latest body parsed as JSON, V(null) when it is not JSON.
+      type: raw
+      returned: always
+      sample: {"status": "ready"}
+    passed:
+      description: Whether the latest check passed.
+      type: bool
+      returned: always
+      sample: true
+    reason:
+      description: Why it passed or failed.
+      type: str
+      returned: always
+      sample: "JSON field status: expected \"ready\", got \"starting\""
+    error:
+      description:
+        - Kind of failure of the latest check, V(null) when it passed or was not checked.
+        - V(connection_refused), V(timeout), V(tls), V(connection) (other connection errors, a missing unix
+          socket, an invalid HTTP response), V(status) or V(body).
+      type: str
+      returned: always
+      sample: status
+body:
+  description: The last response body of the failing endpoint, truncated to 1 KiB; V(null) when there was no response.
+  returned: failure
+  type: str
+  sample: '{"status": "starting"}'
+"""
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.pyops.fastapi.plugins.module_utils._health_check import (  # noqa: E402
+    HealthChecker,
+    HealthCheckError,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            url=dict(type="str"),
+            unix_socket=dict(type="path"),
+            endpoints=dict(
+                type="list",
+                elements="dict",
+                default=[dict(path="/health"), dict(path="/ready")],
+                options=dict(
+                    path=dict(type="str", required=True),
+                    status=dict(type="list", elements="int", default=[200]),
+                    json=dict(type="dict"),
+                    body_regex=dict(type="str"),
+                ),
+            ),
+            host=dict(type="str"),
+            headers=dict(type="dict", default={}),
+            method=dict(type="str", choices=["GET", "HEAD"], default="GET"),
+            validate_certs=dict(type="bool", default=True),
+            ca_path=dict(type="path"),
+            client_cert=dict(type="path"),
+            client_key=dict(type="path"),
+            follow_redirects=dict(type="str", choices=["none", "safe", "all"], default="safe"),
+            use_proxy=dict(type="bool", default=True),
+            timeout=dict(type="float", default=5),
+            wait_timeout=dict(type="float", default=60),
+            interval=dict(type="float", default=0.1),
+            backoff=dict(type="float", default=1.5),
+            max_interval=dict(type="float", default=0.2),
+            successes=dict(type="int", default=1),
+        ),
+        required_one_of=[("url", "unix_socket")],
+        required_by={"client_key": "client_cert"},
+        supports_check_mode=True,
+    )
+
+    try:
+        checker = HealthChecker(**module.params)
+        result = checker.wait()
+    except HealthCheckError as exc:
+        module.fail_json(changed=False, **dict(exc.result, msg=exc.msg))
+
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

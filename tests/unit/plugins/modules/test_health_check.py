@@ -1,0 +1,445 @@
+# Copyright (c) 2025, pyops maintainers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""pyops.fastapi.health_check against real HTTP servers on loopback (see conftest.py): no mocks of our own code."""
+
+from __future__ import annotations
+
+import itertools
+import ssl
+import threading
+import time
+
+import pytest
+from ansible_collections.pyops.fastapi.plugins.module_utils._health_check import (
+    HealthChecker,
+    HealthCheckError,
+    json_mismatch,
+    poll_delays,
+)
+from ansible_collections.pyops.fastapi.plugins.modules import health_check
+from ansible_collections.pyops.fastapi.tests.unit.plugins.modules.http_servers import Handler, Reply, TCPServer
+from ansible_collections.pyops.fastapi.tests.unit.plugins.modules.utils import AnsibleFailJson, run_module
+
+READY = {"status": "ready"}
+STARTING = {"status": "starting"}
+# Failing cases give up quickly; passing ones get a generous deadline they never reach.
+QUICK = {"wait_timeout": 0.4}
+
+
+def run(**args):
+    args.setdefault("use_proxy", False)  # never let a developer's proxy settings reach these loopback servers
+    return run_module(health_check.main, args)
+
+
+def fail(**args):
+    with pytest.raises(AnsibleFailJson) as excinfo:
+        run(**args)
+    return excinfo.value.result
+
+
+def flips_at(delay, before, after):
+    """A route answering `before` until `delay` seconds from now, then `after`; `.at` is the flip time."""
+
+    def route():
+        return after if time.monotonic() >= route.at else before
+
+    route.at = time.monotonic() + delay
+    return route
+
+
+# --- passing ---------------------------------------------------------------------------------------------------
+
+
+def test_default_endpoints_pass_at_once(app, serve):
+    app.route("/health", body={"status": "ok"})
+    app.route("/ready", body=READY)
+    result = run(url=serve(app))
+
+    assert result["changed"] is False
+    assert result["attempts"] == 1
+    assert result["msg"] == f"All 2 endpoints passed after 1 attempt in {result['elapsed']:.2f} s."
+    assert [e["path"] for e in result["endpoints"]] == ["/health", "/ready"]
+    ready = result["endpoints"][1]
+    assert ready["passed"] is True and ready["error"] is None
+    assert ready["status"] == 200 and ready["json"] == READY and ready["attempts"] == 1
+    assert ready["reason"] == "status 200"
+    assert ready["url"].endswith("/ready") and ready["latency_ms"] >= 0
+    assert "body" not in result
+    headers = app.requests_to("/ready")[0]["headers"]
+    assert headers["User-Agent"] == "ansible-pyops.fastapi.health_check"
+    assert headers["Cache-Control"] == "no-cache"
+
+
+def test_not_ready_then_ready_is_noticed_quickly(app, serve):
+    app.route("/health", body={"status": "ok"})
+    ready = flips_at(0.6, Reply(503, STARTING), Reply(200, READY))
+    app.route("/ready", ready)
+    result = run(url=serve(app), endpoints=[{"path": "/health"}, {"path": "/ready", "json": READY}], wait_timeout=10)
+    noticed = time.monotonic()
+
+    assert result["attempts"] > 3
+    assert result["endpoints"][1]["json"] == READY
+    assert result["endpoints"][1]["reason"] == "status 200, JSON matched"
+    assert result["endpoints"][0]["attempts"] == result["attempts"]
+    # Default interval 0.1 s growing to max_interval 0.2 s: the first 200 comes at most ~0.2 s after the flip.
+    first_ready = app.requests_to("/ready")[-1]["time"]
+    assert first_ready - ready.at < 0.5
+    assert noticed - ready.at < 1.0
+
+
+def test_starting_server_refuses_then_answers(app, closed_port):
+    """Connection refused while the app starts is not fatal: the module keeps polling until it listens."""
+    app.route("/health", body="ok")
+    app.route("/ready", body="ok")
+    servers = []
+
+    def bind_later():
+        time.sleep(0.3)
+        server = TCPServer(("127.0.0.1", closed_port), Handler)
+        server.app = app
+        servers.append(server)
+        server.serve_forever(poll_interval=0.05)
+
+    thread = threading.Thread(target=bind_later, daemon=True)
+    thread.start()
+    try:
+        result = run(url=f"http://127.0.0.1:{closed_port}", wait_timeout=5)
+    finally:
+        thread.join(0.5)
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+    assert result["attempts"] > 1
+    assert all(e["passed"] for e in result["endpoints"])
+
+
+def test_successes_requires_consecutive_passes(app, serve):
+    answers = itertools.chain([Reply(200), Reply(503), Reply(200), Reply(503)], itertools.repeat(Reply(200)))
+    app.route("/ready", lambda: next(answers))
+    result = run(
+        url=serve(app), endpoints=[{"path": "/ready"}], successes=3, interval=0.01, max_interval=0.02, wait_timeout=5
+    )
+
+    assert result["attempts"] == 7  # pass, fail, pass, fail, pass, pass, pass
+    assert "passed 3 polls in a row after 7 attempts" in result["msg"]
+
+
+def test_status_list_body_regex_method_and_headers(app, serve):
+    app.route("/api/livez", Reply(204))
+    app.route("/ready", body="<p>ready: yes</p>")
+    base = serve(app)
+
+    result = run(
+        url=base + "/api/",
+        endpoints=[{"path": "livez", "status": [200, 204]}],
+        headers={"Authorization": "Bearer t0ken"},
+        method="HEAD",
+        wait_timeout=0,
+    )
+    assert result["endpoints"][0]["status"] == 204
+    request = app.requests_to("/api/livez")[0]
+    assert request["method"] == "HEAD"
+    assert request["headers"]["Authorization"] == "Bearer t0ken"
+
+    result = run(url=base, endpoints=[{"path": "/ready", "body_regex": r"ready: (yes|true)"}], wait_timeout=0)
+    assert result["endpoints"][0]["reason"] == "status 200, body_regex matched"
+
+
+def test_check_mode_runs_the_checks(app, serve):
+    app.route("/health", body="ok")
+    app.route("/ready", body=READY)
+    result = run(url=serve(app), _ansible_check_mode=True)
+
+    assert result["changed"] is False
+    assert all(e["passed"] for e in result["endpoints"])
+    assert len(app.requests) == 2  # it really asked, unlike ansible.builtin.uri in check mode
+
+
+# --- failing ---------------------------------------------------------------------------------------------------
+
+
+def test_never_ready_names_endpoint_status_and_body(app, serve):
+    app.route("/health", body={"status": "ok"})
+    app.route("/ready", Reply(503, {"status": "starting", "detail": "x" * 3000}))
+    result = fail(url=serve(app), **QUICK)
+
+    assert result["msg"].startswith("Endpoint /ready (GET http://127.0.0.1:")
+    assert "did not pass within wait_timeout=0.4 s after" in result["msg"]
+    assert result["msg"].endswith(": status 503, expected 200.")
+    assert result["changed"] is False
+    assert 0.4 <= result["elapsed"] < 2
+    health, ready = result["endpoints"]
+    assert health["passed"] is True
+    assert ready["passed"] is False and ready["error"] == "status" and ready["status"] == 503
+    assert ready["json"]["status"] == "starting"
+    assert ready["attempts"] == result["attempts"] > 1
+    assert result["body"].startswith('{"status": "starting"')
+    assert result["body"].endswith("... (truncated)") and len(result["body"]) < 1100
+
+
+def test_later_endpoints_are_not_checked_until_earlier_pass(app, serve):
+    app.route("/health", Reply(500, "boom"))
+    app.route("/ready", body=READY)
+    result = fail(url=serve(app), wait_timeout=0)
+
+    assert "Endpoint /health" in result["msg"] and result["body"] == "boom"
+    assert result["endpoints"][1] == {
+        "path": "/ready",
+        "url": result["endpoints"][1]["url"],
+        "status": None,
+        "latency_ms": None,
+        "attempts": 0,
+        "json": None,
+        "passed": False,
+        "reason": "not checked: an earlier endpoint has not passed",
+        "error": None,
+    }
+    assert app.requests_to("/ready") == []
+
+
+def test_connection_refused(closed_port):
+    result = fail(url=f"http://127.0.0.1:{closed_port}", wait_timeout=0.3)
+
+    endpoint = result["endpoints"][0]
+    assert endpoint["error"] == "connection_refused" and endpoint["status"] is None
+    assert "connection refused; is the application running and listening there?" in result["msg"]
+    assert result["attempts"] > 1 and result["body"] is None
+
+
+def test_slow_response_times_out(app, serve):
+    app.route("/health", Reply(200, "late", delay=3))
+    started = time.monotonic()
+    result = fail(url=serve(app), endpoints=[{"path": "/health"}], timeout=0.2, wait_timeout=0.3)
+
+    assert time.monotonic() - started < 1.5  # the deadline plus at most one request timeout
+    assert result["endpoints"][0]["error"] == "timeout"
+    assert "timed out (no response within timeout=0.2 s)" in result["msg"]
+
+
+@pytest.mark.parametrize(
+    "expected, body, reason",
+    [
+        ({"status": "ready"}, {"status": "starting"}, 'JSON field status: expected "ready", got "starting"'),
+        (
+            {"checks": {"db": "ok"}},
+            {"checks": {"db": "down", "cache": "ok"}},
+            'JSON field checks.db: expected "ok", got "down"',
+        ),
+        ({"checks": {"db": "ok"}}, {"status": "ready"}, 'JSON field checks is missing (expected {"db": "ok"})'),
+        ({"status": "ready"}, "ready", "body is not JSON (Content-Type text/plain; charset=utf-8)"),
+    ],
+)
+def test_json_mismatch_names_field_expected_and_got(app, serve, expected, body, reason):
+    app.route("/ready", body=body)
+    result = fail(url=serve(app), endpoints=[{"path": "/ready", "json": expected}], wait_timeout=0)
+
+    endpoint = result["endpoints"][0]
+    assert endpoint["error"] == "body" and endpoint["status"] == 200
+    assert endpoint["reason"] == reason
+    assert result["msg"].endswith(f": {reason}.")
+
+
+def test_body_regex_mismatch(app, serve):
+    app.route("/ready", body="starting")
+    result = fail(url=serve(app), endpoints=[{"path": "/ready", "body_regex": "^ready$"}], wait_timeout=0)
+    assert result["endpoints"][0]["reason"] == "body does not match body_regex '^ready$'"
+
+
+def test_too_few_consecutive_passes(app, serve):
+    app.route("/ready", body="ok")
+    result = fail(url=serve(app), endpoints=[{"path": "/ready"}], successes=5, interval=0.2, wait_timeout=0.3)
+    assert result["attempts"] == 3  # at 0, 0.2 and at the deadline
+    assert result["msg"] == (
+        "The endpoints passed only 3 poll(s) in a row before wait_timeout=0.3 s (3 attempts); "
+        "successes=5 were required."
+    )
+
+
+# --- redirects and Host -------------------------------------------------------------------------------------------
+
+
+def test_redirects_follow_safe_by_default_or_not_at_all(app, serve):
+    app.route("/health", Reply(302, headers={"Location": "/healthz"}))
+    app.route("/healthz", body="ok")
+    base = serve(app)
+
+    result = run(url=base, endpoints=[{"path": "/health"}])
+    assert result["endpoints"][0]["status"] == 200
+    assert len(app.requests_to("/healthz")) == 1
+
+    result = fail(url=base, endpoints=[{"path": "/health"}], follow_redirects="none", wait_timeout=0)
+    assert result["endpoints"][0]["reason"] == (
+        "status 302, expected 200 (redirect to /healthz not followed, see follow_redirects)"
+    )
+
+    result = run(url=base, endpoints=[{"path": "/health", "status": [302]}], follow_redirects="none")
+    assert result["endpoints"][0]["passed"] is True
+
+
+def test_host_header_carries_the_port(app, serve):
+    app.route("/health", body="ok")
+    base = serve(app)
+    run(url=base, endpoints=[{"path": "/health"}], host="api.example.test", headers={"host": "ignored.example"})
+    port = base.rsplit(":", 1)[1]
+    assert app.requests[-1]["headers"]["Host"] == f"api.example.test:{port}"
+
+    run(url=base, endpoints=[{"path": "/health"}])
+    assert app.requests[-1]["headers"]["Host"] == f"127.0.0.1:{port}"
+
+
+# --- TLS -------------------------------------------------------------------------------------------------------
+
+
+def test_tls_custom_ca_and_server_name(app, serve, pki, tls_context):
+    app.route("/health", body="ok")
+    base = serve(app, tls=tls_context)
+    result = run(url=base, endpoints=[{"path": "/health"}], host="api.example.test", ca_path=pki["ca"])
+
+    assert result["endpoints"][0]["passed"] is True
+    assert app.requests[-1]["headers"]["Host"].startswith("api.example.test:")
+
+
+def test_tls_wrong_host_name_is_a_tls_error(app, serve, pki, tls_context):
+    app.route("/health", body="ok")
+    base = serve(app, tls=tls_context)
+    result = fail(url=base, endpoints=[{"path": "/health"}], host="www.example.test", ca_path=pki["ca"], wait_timeout=0)
+
+    endpoint = result["endpoints"][0]
+    assert endpoint["error"] == "tls"
+    assert "Hostname mismatch, certificate is not valid for 'www.example.test'" in endpoint["reason"]
+    assert "set ca_path to the CA that signed the certificate" in result["msg"]
+    assert app.requests == []
+
+
+def test_tls_address_without_host_and_unknown_ca(app, serve, pki, tls_context):
+    app.route("/health", body="ok")
+    base = serve(app, tls=tls_context)
+
+    result = fail(url=base, endpoints=[{"path": "/health"}], ca_path=pki["ca"], wait_timeout=0)
+    assert "IP address mismatch, certificate is not valid for '127.0.0.1'" in result["endpoints"][0]["reason"]
+
+    result = fail(url=base, endpoints=[{"path": "/health"}], host="api.example.test", wait_timeout=0)
+    assert "TLS certificate verification failed: unable to get local issuer certificate" in result["msg"]
+
+    result = run(url=base, endpoints=[{"path": "/health"}], validate_certs=False)
+    assert result["endpoints"][0]["passed"] is True
+
+
+def test_tls_client_certificate(app, serve, pki):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki["server_cert"], pki["server_key"])
+    context.load_verify_locations(pki["ca"])
+    context.verify_mode = ssl.CERT_REQUIRED
+    app.route("/health", body="ok")
+    base = serve(app, tls=context)
+    common = {"url": base, "endpoints": [{"path": "/health"}], "host": "api.example.test", "ca_path": pki["ca"]}
+
+    result = run(client_cert=pki["client_cert"], client_key=pki["client_key"], **common)
+    assert result["endpoints"][0]["passed"] is True
+
+    result = fail(wait_timeout=0, **common)
+    # TLS 1.3: the client sees the server's "certificate required" alert, or only the EOF after it (a race).
+    assert result["endpoints"][0]["error"] == "tls"
+
+
+# --- unix socket -----------------------------------------------------------------------------------------------
+
+
+def test_unix_socket(app, serve, tmp_path):
+    app.route("/health", body="ok")
+    app.route("/ready", body=READY)
+    path = serve(app, unix=tmp_path / "app.sock")
+    result = run(unix_socket=path, host="api.example.test")
+
+    assert [e["url"] for e in result["endpoints"]] == ["http://localhost/health", "http://localhost/ready"]
+    assert app.requests[-1]["headers"]["Host"] == "api.example.test"
+
+
+def test_unix_socket_missing(tmp_path):
+    path = str(tmp_path / "missing.sock")
+    result = fail(unix_socket=path, wait_timeout=0)
+
+    assert result["endpoints"][0]["error"] == "connection"
+    assert "unix socket not found" in result["endpoints"][0]["reason"]
+    assert f"via unix socket {path}" in result["msg"]
+
+
+# --- parameters --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({}, "one of the following is required: url, unix_socket"),
+        ({"url": "ftp://127.0.0.1"}, "url must be an http:// or https:// URL with a host, got 'ftp://127.0.0.1'."),
+        ({"url": "http://127.0.0.1", "successes": 0}, "successes must be 1 or more, got 0."),
+        ({"url": "http://127.0.0.1", "backoff": 0.5}, "backoff must be 1 or more, got 0.5."),
+        ({"url": "http://127.0.0.1", "timeout": 0}, "timeout must be more than zero, got 0.0."),
+        ({"url": "http://127.0.0.1", "endpoints": []}, "endpoints must list at least one endpoint."),
+        (
+            {"url": "http://127.0.0.1", "endpoints": [{"path": "/", "body_regex": "("}]},
+            "Endpoint / has an invalid body_regex",
+        ),
+        (
+            {"url": "http://127.0.0.1", "client_key": "/k.pem"},
+            "missing parameter(s) required by 'client_key': client_cert",
+        ),
+        (
+            {"url": "https://127.0.0.1", "ca_path": "/nonexistent/ca.pem"},
+            "Cannot load the TLS files (ca_path=/nonexistent/ca.pem",
+        ),
+    ],
+)
+def test_bad_parameters(args, message):
+    result = fail(**args)
+    assert message in result["msg"]
+
+
+# --- pure helpers ------------------------------------------------------------------------------------------------
+
+
+def test_poll_delays_grow_to_the_cap():
+    assert list(itertools.islice(poll_delays(0.1, 1.5, 0.2), 4)) == [0.1, pytest.approx(0.15), 0.2, 0.2]
+    assert list(itertools.islice(poll_delays(1, 1, 5), 3)) == [1, 1, 1]
+    assert next(poll_delays(0.5, 2, 0.2)) == 0.2
+
+
+@pytest.mark.parametrize(
+    "expected, actual, why",
+    [
+        ({"a": 1}, {"a": 1, "b": 2}, None),
+        ({"a": {"b": [1, 2]}}, {"a": {"b": [1, 2], "c": 0}}, None),
+        ({"a": True}, {"a": 1}, "JSON field a: expected true, got 1"),
+        ({"a": [1]}, {"a": [1, 2]}, "JSON field a: expected [1], got [1, 2]"),
+        ({"a": {"b": 1}}, {"a": "x"}, 'JSON field a: expected an object, got "x"'),
+        ({"a": 1}, ["a"], 'JSON body: expected an object, got ["a"]'),
+    ],
+)
+def test_json_mismatch(expected, actual, why):
+    assert json_mismatch(expected, actual) == why
+
+
+def test_checker_uses_injected_clock_and_sleep(closed_port):
+    """wait_timeout and the delays are honoured without real sleeping."""
+    now = [0.0]
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    checker = HealthChecker(
+        url=f"http://127.0.0.1:{closed_port}",
+        endpoints=[{"path": "/health"}],
+        use_proxy=False,
+        wait_timeout=1.0,
+        clock=lambda: now[0],
+        sleep=sleep,
+    )
+    with pytest.raises(HealthCheckError) as excinfo:
+        checker.wait()
+    assert slept[:4] == [0.1, pytest.approx(0.15), pytest.approx(0.2), pytest.approx(0.2)]
+    assert sum(slept) == pytest.approx(1.0)
+    assert excinfo.value.result["attempts"] == len(slept) + 1
