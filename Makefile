@@ -62,6 +62,9 @@ molecule-all: $(STAMP) image ## Every scenario; the full stack on each distribut
 
 test: lint unit sanity molecule-all ## The whole suite, as CI runs it
 
+bench: $(STAMP) ## Benchmarks (ratios measured in one run; see benchmarks/README.md)
+	$(BIN)/python benchmarks/health_check_lag.py
+
 clean: ## Remove the virtualenv and caches (not the Docker images)
 	rm -rf $(VENV) .pytest_cache .ruff_cache tests/output build *.tar.gz
 
