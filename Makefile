@@ -9,14 +9,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 S ?= default
-# Scenarios `make test` runs, and the distributions the full-stack scenario runs on.
-SCENARIOS ?= harness default certbot
-STACK_DISTROS ?= debian12 debian13
 
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv lint unit sanity molecule molecule-all image docker test demo demo-down bench clean
+.PHONY: help venv lint unit sanity molecule molecule-all installed-collection image docker test demo demo-down bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -53,12 +50,19 @@ molecule: $(STAMP) docker ## Run one Molecule scenario: make molecule S=<scenari
 	scripts/build-image.sh $${PYOPS_DISTRO:-debian12}
 	$(BIN)/molecule test -s $(S)
 
-molecule-all: $(STAMP) image ## Every scenario; the full stack on each distribution
-	@set -e; for s in $(SCENARIOS); do \
-	  if [ "$$s" = default ]; then \
-	    for d in $(STACK_DISTROS); do echo "== molecule $$s on $$d"; PYOPS_DISTRO=$$d $(BIN)/molecule test -s $$s; done; \
-	  else echo "== molecule $$s"; $(BIN)/molecule test -s $$s; fi; \
-	done
+installed-collection: $(STAMP) ## Build the tarball and install it into .cache/installed
+	rm -rf .cache/build .cache/installed
+	$(BIN)/ansible-galaxy collection build --output-path .cache/build .
+	@# --no-deps: the runtime dependencies come with the ansible package (no Galaxy server in CI)
+	$(BIN)/ansible-galaxy collection install --no-deps -p .cache/installed .cache/build/pyops-fastapi-*.tar.gz
+
+# The full stack runs on Debian 12 from the checkout and on Debian 13 from the
+# collection installed out of the built tarball (as users get it).
+molecule-all: $(STAMP) image installed-collection ## Every scenario (harness, default x2, certbot)
+	$(BIN)/molecule test -s harness
+	PYOPS_DISTRO=debian12 $(BIN)/molecule test -s default
+	PYOPS_DISTRO=debian13 PYOPS_INSTALLED_COLLECTIONS=$(CURDIR)/.cache/installed $(BIN)/molecule test -s default
+	$(BIN)/molecule test -s certbot
 
 test: lint unit sanity molecule-all ## The whole suite, as CI runs it
 

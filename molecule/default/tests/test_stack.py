@@ -1,0 +1,144 @@
+"""What a user of the deployed stack cares about, checked on the running container."""
+
+import re
+import time
+
+import pytest
+
+APP = "fastapi-app"
+WORKERS = 3  # gunicorn_workers in molecule.yml
+
+
+def test_services_active_and_enabled(host):
+    for unit in ("nginx", APP):
+        service = host.service(unit)
+        assert service.is_running, unit
+        assert service.is_enabled, unit
+
+
+def _gunicorn_processes(host):
+    out = host.run("ps -eo pid=,ppid=,user:32=,args= | grep '[g]unicorn'").stdout
+    rows = [line.split(None, 3) for line in out.splitlines()]
+    return [(int(pid), int(ppid), user, args) for pid, ppid, user, args in rows]
+
+
+def _master_pid(host):
+    return int(host.run("systemctl show -p MainPID --value %s", APP).stdout.strip())
+
+
+def test_master_and_workers_run_as_app_user(host):
+    master = _master_pid(host)
+    procs = _gunicorn_processes(host)
+    assert master in [proc[0] for proc in procs]
+    workers = [proc for proc in procs if proc[1] == master]
+    assert len(workers) == WORKERS, procs
+    assert {proc[2] for proc in procs} == {APP}
+
+
+def test_unit_exposure_score(host):
+    out = host.check_output("systemd-analyze security --no-pager %s.service", APP)
+    score = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", out).group(1))
+    assert score <= 1.5, out.splitlines()[-1]
+
+
+def test_env_file_is_not_world_readable(host):
+    env = host.file(f"/opt/{APP}/shared/.env")
+    assert env.exists
+    assert env.mode & 0o007 == 0
+    assert env.user == "root"
+    assert env.group == APP
+    assert "SECRET_KEY=" in host.check_output("cat /opt/%s/shared/.env", APP)
+
+
+def test_root_and_health_through_nginx(fetch):
+    root = fetch("/")
+    assert root.status == 200
+    assert root.json()["message"] == "Hello World"
+    health = fetch("/health")
+    assert health.status == 200
+    assert health.json()["status"] == "healthy"
+    ready = fetch("/ready")
+    assert ready.status == 200
+    assert ready.json()["status"] == "ready"
+
+
+def test_plain_http_redirects_to_https(fetch):
+    resp = fetch("/health?x=1", scheme="http")
+    assert resp.status == 301
+    assert resp.headers["location"] == "https://api.example.test/health?x=1"
+
+
+def test_acme_challenge_stays_on_http(host, fetch):
+    host.run("install -d /var/www/acme/.well-known/acme-challenge")
+    host.run("sh -c 'echo token-body > /var/www/acme/.well-known/acme-challenge/probe-token'")
+    try:
+        resp = fetch("/.well-known/acme-challenge/probe-token", scheme="http")
+        assert resp.status == 200
+        assert resp.text.strip() == "token-body"
+    finally:
+        host.run("rm -f /var/www/acme/.well-known/acme-challenge/probe-token")
+
+
+def test_security_headers(fetch):
+    headers = fetch("/health").headers
+    assert headers["strict-transport-security"].startswith("max-age=")
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] in {"DENY", "SAMEORIGIN"}
+    assert "referrer-policy" in headers
+    assert "content-security-policy" in headers
+    assert "x-xss-protection" not in headers or headers["x-xss-protection"] == "0"
+    assert "nginx/" not in headers.get("server", "")
+
+
+def test_detailed_health_refused_to_other_clients(host, fetch):
+    # 127.0.0.2 is not in nginx_detailed_health_allow: it plays a remote client.
+    assert fetch("/health/detailed", source="127.0.0.2").status == 403
+    assert fetch("/health", source="127.0.0.2").status == 200
+    direct = host.check_output(
+        "python3 -c %s",
+        "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8000/health/detailed').read().decode())",
+    )
+    assert '"checks"' in direct
+
+
+def test_unknown_host_is_refused(host, fetch):
+    with pytest.raises(AssertionError):
+        # nginx closes the connection (444 / TLS handshake rejected): the probe fails.
+        fetch("/", name="evil.example.org")
+    with pytest.raises(AssertionError):
+        fetch("/", scheme="http", name="evil.example.org")
+
+
+def test_static_files_with_cache_headers(fetch):
+    resp = fetch("/static/robots.txt")
+    assert resp.status == 200
+    assert "max-age=2592000" in resp.headers.get("cache-control", "")
+
+
+def test_nginx_config_is_valid(host):
+    assert host.run("nginx -t").rc == 0
+
+
+def test_systemd_restarts_killed_master(host, fetch):
+    before = _master_pid(host)
+    host.run("kill -9 %s", str(before))
+    deadline = time.monotonic() + 40
+    after = 0
+    while time.monotonic() < deadline:
+        after = _master_pid(host)
+        if after not in (0, before) and fetch("/health").status == 200:
+            break
+        time.sleep(0.5)
+    assert after not in (0, before)
+    assert fetch("/health").status == 200
+
+
+def test_health_check_module_gates_through_nginx(host):
+    result = host.ansible(
+        "pyops.fastapi.health_check",
+        "url=https://127.0.0.1 host=api.example.test validate_certs=false wait_timeout=30",
+        check=False,
+    )
+    assert not result.get("failed"), result
+    assert [e["path"] for e in result["endpoints"]] == ["/health", "/ready"]
+    assert all(e["passed"] for e in result["endpoints"])
