@@ -41,10 +41,17 @@ fi
 
 ansible-playbook -i inventories/demo/hosts.yml -e "@$SECRETS" site.yml
 
-say "health, checked from inside the container through nginx:"
-ansible -i inventories/demo/hosts.yml fastapi -m pyops.fastapi.health_check \
-  -a "url=https://127.0.0.1 host=localhost validate_certs=false" \
-  -o 2>/dev/null | sed 's/^/  /' | cut -c1-400
+say "health, checked by pyops.fastapi.health_check inside the container, through nginx:"
+ANSIBLE_LOAD_CALLBACK_PLUGINS=1 ANSIBLE_STDOUT_CALLBACK=ansible.posix.json ansible -i inventories/demo/hosts.yml fastapi \
+  -m pyops.fastapi.health_check -a "url=https://127.0.0.1 host=localhost validate_certs=false" \
+  | python3 -c '
+import json, sys
+for host, res in json.load(sys.stdin)["plays"][0]["tasks"][0]["hosts"].items():
+    for ep in res.get("endpoints", []):
+        print("  %-8s %s  %s  %5.1f ms  %s" % (ep["path"], ep["status"], "passed" if ep["passed"] else "FAILED", ep["latency_ms"], json.dumps(ep["json"])))
+    if res.get("failed"):
+        print("  " + res.get("msg", "health check failed")); sys.exit(1)
+'
 cat <<MSG
 
 demo: the app is up (self-signed certificate: your browser will warn once)
