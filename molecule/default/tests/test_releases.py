@@ -56,6 +56,24 @@ def test_broken_release_never_goes_live(host, fetch, run_site, app_copy):
     assert fetch("/").headers["x-app-release"] == release_before
 
 
+def test_release_that_never_gets_ready_is_rolled_back(host, fetch, run_site, app_copy):
+    master_before = _master_pid(host)
+    release_before = _current_release(host)
+    main = app_copy / "main.py"
+    # Imports fine (so it goes live), but /ready answers 503 for ever.
+    main.write_text(main.read_text().replace("    health.mark_ready()\n", "    pass\n"))
+
+    result = run_site({"app_source": "local", "app_source_path": str(app_copy), "pyops_fastapi_gate_timeout": 10})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "The health gate failed" in output, output[-3000:]
+    assert f"to {release_before}, which serves again" in output, output[-3000:]
+    assert _current_release(host) == release_before
+    assert fetch("/ready").status == 200
+    assert fetch("/").headers["x-app-release"] == release_before
+    assert _master_pid(host) == master_before
+
+
 def test_back_to_the_bundled_example(host, fetch, run_site):
     result = run_site({})
     assert result.returncode == 0, result.stdout[-3000:]
