@@ -213,7 +213,7 @@ def test_forced_renewal_reloads_nginx_through_the_deploy_hook(host):
     assert result.rc == 0, host.run("journalctl -u certbot.service -n 30 --no-pager").stdout
 
     serial_after = serial_before
-    for _ in range(20):
+    for _attempt in range(20):
         serial_after = served_serial(host)
         if serial_after != serial_before:
             break

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Describe or pack an application source tree for the pyops.fastapi.app role.
 
 Runs on the controller (delegated to localhost) for app_source=example|local.

@@ -116,7 +116,7 @@ async def check_database(url: str | None, timeout: float) -> str:
     if address is None:
         return "skipped"
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(*address), timeout)
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), timeout)
     except (OSError, asyncio.TimeoutError):
         return "unreachable"
     writer.close()
