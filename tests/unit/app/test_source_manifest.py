@@ -69,6 +69,8 @@ def test_tar_holds_the_kept_tree_owned_by_root(source, tmp_path):
 
 
 def test_missing_root_fails(tmp_path):
-    result = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "missing")], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path / "missing")], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 2
     assert "is not a directory" in result.stderr
