@@ -53,8 +53,11 @@ molecule: $(STAMP) docker ## Run one Molecule scenario: make molecule S=<scenari
 installed-collection: $(STAMP) ## Build the tarball and install it into .cache/installed
 	rm -rf .cache/build .cache/installed
 	$(BIN)/ansible-galaxy collection build --output-path .cache/build .
-	@# --no-deps: the runtime dependencies come with the ansible package (no Galaxy server in CI)
-	$(BIN)/ansible-galaxy collection install --no-deps -p .cache/installed .cache/build/pyops-fastapi-*.tar.gz
+	@# --no-deps: the runtime dependencies come with the ansible package (no Galaxy server in CI).
+	@# Only the target path is visible, or the checkout's copy counts as "already installed".
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.cache/installed $(BIN)/ansible-galaxy collection install \
+	  --no-deps -p .cache/installed .cache/build/pyops-fastapi-*.tar.gz
+	test -f .cache/installed/ansible_collections/pyops/fastapi/MANIFEST.json
 
 # The full stack runs on Debian 12 from the checkout and on Debian 13 from the
 # collection installed out of the built tarball (as users get it).
