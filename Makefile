@@ -60,12 +60,13 @@ installed-collection: $(STAMP) ## Build the tarball and install it into .cache/i
 	test -f .cache/installed/ansible_collections/pyops/fastapi/MANIFEST.json
 
 # The full stack runs on Debian 12 from the checkout and on Debian 13 from the
-# collection installed out of the built tarball (as users get it).
-molecule-all: $(STAMP) image installed-collection ## Every scenario (harness, default x2, certbot)
+# collection installed out of the built tarball (as users get it); certbot on both.
+molecule-all: $(STAMP) image installed-collection ## Every scenario (harness; default and certbot on Debian 12 and 13)
 	$(BIN)/molecule test -s harness
 	PYOPS_DISTRO=debian12 $(BIN)/molecule test -s default
 	PYOPS_DISTRO=debian13 PYOPS_INSTALLED_COLLECTIONS=$(CURDIR)/.cache/installed $(BIN)/molecule test -s default
-	$(BIN)/molecule test -s certbot
+	PYOPS_DISTRO=debian12 $(BIN)/molecule test -s certbot
+	PYOPS_DISTRO=debian13 $(BIN)/molecule test -s certbot
 
 test: lint unit sanity molecule-all ## The whole suite, as CI runs it
 
