@@ -60,11 +60,13 @@ installed-collection: $(STAMP) ## Build the tarball and install it into .cache/i
 	test -f .cache/installed/ansible_collections/pyops/fastapi/MANIFEST.json
 
 # The full stack runs on Debian 12 from the checkout and on Debian 13 from the
-# collection installed out of the built tarball (as users get it); certbot on both.
-molecule-all: $(STAMP) image installed-collection ## Every scenario (harness; default and certbot on Debian 12 and 13)
+# collection installed out of the built tarball (as users get it); certbot on both; deploy
+# (every change and failure under load, a second app) on Debian 12.
+molecule-all: $(STAMP) image installed-collection ## Every scenario (harness; default and certbot on Debian 12 and 13; deploy)
 	$(BIN)/molecule test -s harness
 	PYOPS_DISTRO=debian12 $(BIN)/molecule test -s default
 	PYOPS_DISTRO=debian13 PYOPS_INSTALLED_COLLECTIONS=$(CURDIR)/.cache/installed $(BIN)/molecule test -s default
+	PYOPS_DISTRO=debian12 $(BIN)/molecule test -s deploy
 	PYOPS_DISTRO=debian12 $(BIN)/molecule test -s certbot
 	PYOPS_DISTRO=debian13 $(BIN)/molecule test -s certbot
 

@@ -97,7 +97,7 @@ class Worker(threading.Thread):
                 time.sleep(0.01)
                 continue
             self.statuses[str(resp.status)] += 1
-            self.releases[resp.getheader("X-App-Release") or "-"] += 1
+            self.releases[resp.getheader(self.args.release_header) or "-"] += 1
 
 
 def main() -> None:
@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=443)
     parser.add_argument("--scheme", choices=["http", "https"], default="https")
     parser.add_argument("--path", default="/")
+    parser.add_argument("--release-header", default="X-App-Release", help="response header naming the release")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rate", type=float, default=0.0, help="requests per second per connection (0: no limit)")
     parser.add_argument("--timeout", type=float, default=10.0)

@@ -9,11 +9,22 @@ APP = "fastapi-app"
 WORKERS = 3  # gunicorn_workers in molecule.yml
 
 
+def _live_slot(host):
+    return host.check_output("readlink /opt/%s/slots/live", APP)
+
+
+def _live_unit(host):
+    return f"{APP}@{_live_slot(host)}.service"
+
+
 def test_services_active_and_enabled(host):
-    for unit in ("nginx", APP):
+    for unit in ("nginx", _live_unit(host)):
         service = host.service(unit)
         assert service.is_running, unit
         assert service.is_enabled, unit
+    idle = host.service(f"{APP}@{'green' if _live_slot(host) == 'blue' else 'blue'}.service")
+    assert not idle.is_running
+    assert not idle.is_enabled
 
 
 def _gunicorn_processes(host):
@@ -23,7 +34,7 @@ def _gunicorn_processes(host):
 
 
 def _master_pid(host):
-    return int(host.run("systemctl show -p MainPID --value %s", APP).stdout.strip())
+    return int(host.run("systemctl show -p MainPID --value %s", _live_unit(host)).stdout.strip())
 
 
 def test_master_and_workers_run_as_app_user(host):
@@ -36,18 +47,34 @@ def test_master_and_workers_run_as_app_user(host):
 
 
 def test_unit_exposure_score(host):
-    out = host.check_output("systemd-analyze security --no-pager %s.service", APP)
+    out = host.check_output("systemd-analyze security --no-pager %s", _live_unit(host))
     score = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", out).group(1))
     assert score <= 1.5, out.splitlines()[-1]
 
 
-def test_env_file_is_not_world_readable(host):
-    env = host.file(f"/opt/{APP}/shared/.env")
-    assert env.exists
-    assert env.mode & 0o007 == 0
-    assert env.user == "root"
-    assert env.group == APP
-    assert "SECRET_KEY=" in host.check_output("cat /opt/%s/shared/.env", APP)
+def test_env_files_are_not_world_readable(host):
+    for path in (f"/opt/{APP}/shared/.env", f"/opt/{APP}/slots/{_live_slot(host)}/env"):
+        env = host.file(path)
+        assert env.exists, path
+        assert env.mode & 0o007 == 0, path
+        assert env.user == "root", path
+        assert env.group == APP, path
+        assert "SECRET_KEY=" in host.check_output("cat %s", path)
+
+
+def test_releases_and_virtualenvs_are_immutable(host):
+    release = host.file(f"/opt/{APP}/current")
+    assert release.is_symlink
+    real = host.check_output("readlink -f /opt/%s/current", APP)
+    venv = host.check_output("readlink -f %s/.venv", real)
+    assert venv.startswith(f"/opt/{APP}/venvs/")
+    for path in (real, venv, f"{venv}/lib"):
+        f = host.file(path)
+        assert f.user == "root", path
+        assert f.mode & 0o022 == 0, path
+    # The app user cannot write its code or its packages.
+    assert host.run("runuser -u %s -- touch %s/probe", APP, real).rc != 0
+    assert host.run("runuser -u %s -- touch %s/probe", APP, venv).rc != 0
 
 
 def test_root_and_health_through_nginx(fetch):
@@ -94,11 +121,19 @@ def test_detailed_health_refused_to_other_clients(host, fetch):
     # 127.0.0.2 is not in nginx_detailed_health_allow: it plays a remote client.
     assert fetch("/health/detailed", source="127.0.0.2").status == 403
     assert fetch("/health", source="127.0.0.2").status == 200
+    # On the slot's own socket (what nginx connects to), the endpoint answers.
     direct = host.check_output(
-        "python3 -c %s",
-        "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8000/health/detailed').read().decode())",
+        "python3 -c %s %s",
+        "import http.client, socket, sys\n"
+        "c = http.client.HTTPConnection('localhost')\n"
+        "c.sock = socket.socket(socket.AF_UNIX); c.sock.connect(sys.argv[1])\n"
+        "c.request('GET', '/health/detailed'); print(c.getresponse().read().decode())",
+        f"/run/{APP}/{_live_slot(host)}/gunicorn.sock",
     )
     assert '"checks"' in direct
+    # Nothing listens on TCP besides nginx: the app is reachable through its socket only.
+    listeners = host.check_output("ss -Hltnp")
+    assert "gunicorn" not in listeners and "python" not in listeners, listeners
 
 
 def test_unknown_host_is_refused(host, fetch):

@@ -1,0 +1,134 @@
+"""Every kind of change goes live through the idle slot under load through nginx, with no failed
+request, and is visible afterwards. The tests build on each other, in file order: each passes
+the whole desired state (DESIRED), as an inventory would hold it."""
+
+import hashlib
+import shutil
+
+import pytest
+import stack
+from conftest import APP, REPO, assert_no_request_failed
+
+NEW_SECRET = "rotated-4f8e2a9c1b7d3e5f0a6c8b2d4e9f1a3c"
+DESIRED = {}
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    src = tmp_path_factory.mktemp("deploy") / "app"
+    shutil.copytree(REPO / "roles" / "app" / "files" / "example_app", src)
+    DESIRED.update(app_source="local", app_source_path=str(src))
+    return src
+
+
+def _switched(bundled, run, summary, upstreams, slot_before):
+    assert run.returncode == 0, run.failure()
+    assert_no_request_failed(summary)
+    new_slot = bundled.live_slot()
+    assert new_slot != slot_before
+    assert not bundled.is_active(slot_before)
+    # nginx sent requests to both slots during the window, and to no other upstream.
+    assert set(upstreams) == {bundled.socket(slot_before), bundled.socket(new_slot)}, upstreams
+
+
+def test_code_change_with_a_hook(bundled, source):
+    slot, release, master = bundled.live_slot(), bundled.live_release(), bundled.master_pid()
+    main = source / "main.py"
+    main.write_text(main.read_text().replace('"Hello World"', '"Hello from the next release"'))
+    hook = {
+        "name": "record",
+        "command": 'printf "%s %s" "$(pwd -P)" "$(printf %s "$SECRET_KEY" | sha256sum)" > '
+        f"/opt/{APP}/shared/logs/hook-ran",
+    }
+    DESIRED["release_hooks"] = [hook]
+
+    run, summary, upstreams = bundled.deploy_under_load(DESIRED)
+
+    _switched(bundled, run, summary, upstreams, slot)
+    new_release = bundled.live_release()
+    assert new_release != release
+    assert set(summary["releases"]) == {release, new_release}, summary
+    assert bundled.fetch("/").json()["message"] == "Hello from the next release"
+    assert bundled.master_pid() != master
+    # The hook ran as the app user, in the new release, with the slot's environment.
+    ran = bundled.host.file(f"/opt/{APP}/shared/logs/hook-ran")
+    assert ran.user == APP
+    cwd, digest = ran.content_string.split()[:2]
+    assert cwd == f"/opt/{APP}/releases/{new_release}"
+    assert digest == hashlib.sha256(b"molecule-deploy-5b1e9d0c7a3f4e2b8c6d1a9e0f7b3c5d").hexdigest()
+
+
+def test_requirements_change(bundled, source):
+    slot, venv, venvs = bundled.live_slot(), bundled.live_venv(), bundled.venvs()
+    requirements = source / "requirements.txt"
+    requirements.write_text(requirements.read_text() + "six==1.17.0\n")
+
+    run, summary, upstreams = bundled.deploy_under_load(DESIRED)
+
+    _switched(bundled, run, summary, upstreams, slot)
+    assert bundled.live_venv() != venv
+    assert len(bundled.venvs()) == len(venvs) + 1
+    version = bundled.host.check_output("%s/bin/python -c 'import six; print(six.__version__)'", bundled.live_venv())
+    assert version == "1.17.0"
+
+
+def test_rotated_secret_and_environment(bundled, source):
+    slot, release = bundled.live_slot(), bundled.live_release()
+    DESIRED.update(app_secret_key=NEW_SECRET, app_env={"APP_NAME": "rotated-app", "ENVIRONMENT": "production"})
+
+    run, summary, upstreams = bundled.deploy_under_load(DESIRED)
+
+    _switched(bundled, run, summary, upstreams, slot)
+    # The same release, started again in the other slot with the new environment.
+    assert bundled.live_release() == release
+    assert bundled.fetch("/").json()["app"] == "rotated-app"
+    environ = bundled.host.check_output("tr '\\0' '\\n' < /proc/%s/environ", str(bundled.master_pid()))
+    assert f"SECRET_KEY={NEW_SECRET}" in environ.splitlines()
+    assert NEW_SECRET not in run.stdout + run.stderr
+
+
+def test_gunicorn_version_change(bundled, source):
+    slot, release, venv = bundled.live_slot(), bundled.live_release(), bundled.live_venv()
+    DESIRED["app_server_packages"] = ["gunicorn==27.0.0", "uvicorn-worker==0.4.0", "uvicorn[standard]==0.54.0"]
+
+    run, summary, upstreams = bundled.deploy_under_load(DESIRED)
+
+    _switched(bundled, run, summary, upstreams, slot)
+    # Same code, another virtualenv: a new release.
+    assert bundled.live_release() != release
+    assert bundled.live_venv() != venv
+    assert "27.0.0" in bundled.host.check_output("%s/bin/gunicorn --version", bundled.live_venv())
+
+
+def test_preload_app(bundled, source):
+    slot, release = bundled.live_slot(), bundled.live_release()
+    DESIRED["gunicorn_preload_app"] = True
+
+    run, summary, upstreams = bundled.deploy_under_load(DESIRED)
+
+    _switched(bundled, run, summary, upstreams, slot)
+    assert bundled.live_release() == release
+    conf = bundled.host.file(f"/opt/{APP}/slots/{bundled.live_slot()}/gunicorn_conf.py").content_string
+    assert "preload_app = True" in conf
+    assert bundled.fetch("/").json()["message"] == "Hello from the next release"
+
+
+def test_nothing_changed_nothing_restarts(bundled, source):
+    slot, master = bundled.live_slot(), bundled.master_pid()
+    run = stack.run_playbook("pyops.fastapi.site", DESIRED)
+    assert run.returncode == 0, run.failure()
+    assert sum(stats["changed"] for stats in run.report["stats"].values()) == 0, run.report["stats"]
+    assert (bundled.live_slot(), bundled.master_pid()) == (slot, master)
+
+
+def test_rollback_on_demand(bundled, source):
+    slot, release = bundled.live_slot(), bundled.live_release()
+    previous = max(r for r in bundled.releases() if r < release)
+
+    run, summary, upstreams = bundled.deploy_under_load({}, playbook="pyops.fastapi.rollback")
+
+    _switched(bundled, run, summary, upstreams, slot)
+    assert bundled.live_release() == previous
+    assert set(summary["releases"]) == {release, previous}, summary
+    # The code of the previous release (the same message), with its own virtualenv (gunicorn 27.0.1).
+    assert "27.0.1" in bundled.host.check_output("%s/bin/gunicorn --version", bundled.live_venv())

@@ -1,0 +1,81 @@
+"""A release that fails anywhere before or during the switch never keeps traffic: under load
+through nginx no request fails, none reaches its slot through nginx, the live release keeps
+serving untouched, the failed slot is stopped, and the run fails with one message naming the
+release's slot, the step and the cause."""
+
+import pytest
+from conftest import assert_no_request_failed
+
+
+def _import_error(src):
+    (src / "main.py").write_text("raise RuntimeError('this release cannot start')\n")
+
+
+def _crash_on_start(src):
+    main = src / "main.py"
+    main.write_text(
+        main.read_text().replace(
+            "    health.mark_ready()\n", "    raise RuntimeError('database unreachable at startup')\n"
+        )
+    )
+
+
+def _never_ready(src):
+    main = src / "main.py"
+    main.write_text(main.read_text().replace("    health.mark_ready()\n", "    pass\n"))
+
+
+def _wrong_json(src):
+    health = src / "health.py"
+    health.write_text(health.read_text().replace('return {"status": "ready",', 'return {"status": "warming",'))
+
+
+def _new_message(src):
+    main = src / "main.py"
+    main.write_text(main.read_text().replace('"Hello World"', '"Hello from a release whose hook fails"'))
+
+
+CASES = {
+    # name: (change to the source, extra vars, what the failure message must say)
+    "import-error": (_import_error, {}, ["Gate the release on its own socket", "this release cannot start"]),
+    "crash-on-start": (_crash_on_start, {}, ["Gate the release on its own socket", "database unreachable at startup"]),
+    "never-ready": (_never_ready, {}, ["Gate the release on its own socket", "/ready", "503"]),
+    "wrong-json": (_wrong_json, {}, ["Gate the release on its own socket", "/ready", "status"]),
+    "failing-hook": (
+        _new_message,
+        {
+            "release_hooks": [
+                {"name": "migrate", "command": "python -c 'import sys; sys.exit(\"migration 0042 failed\")'"}
+            ]
+        },
+        ["hook 'migrate' exited with 1", "migration 0042 failed"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_failing_release_never_takes_traffic(bundled, example_copy, case):
+    change, extra, expected = CASES[case]
+    change(example_copy)
+    slot, idle, release = bundled.live_slot(), bundled.idle_slot(), bundled.live_release()
+    releases_before = bundled.releases()
+
+    run, summary, upstreams = bundled.deploy_under_load(
+        {"app_source": "local", "app_source_path": str(example_copy), **extra}
+    )
+
+    task, message = run.failure()
+    assert run.returncode != 0
+    assert task == "Fail the deploy", (task, message)
+    assert f"did not go live in slot {idle}" in message, message
+    for words in expected:
+        assert words in message, message
+    assert f"The live release keeps serving from slot {slot}." in message, message
+
+    assert_no_request_failed(summary)
+    assert set(summary["releases"]) == {release}, summary
+    assert set(upstreams) == {bundled.socket(slot)}, upstreams
+    assert (bundled.live_slot(), bundled.live_release()) == (slot, release)
+    assert not bundled.is_active(idle)
+    # The release built for nothing is gone; the kept ones are untouched.
+    assert bundled.releases() == releases_before

@@ -1,0 +1,105 @@
+"""A second app of another shape on the same host (molecule/deploy/apps/orders): package module
+path, health endpoints under /_status with their own JSON, settings from plain environment
+variables, its own name and release header. Deployed with its own endpoint list, changed under
+load, refused by the gate with the wrong endpoints, rolled back on demand."""
+
+import shutil
+
+import pytest
+import stack
+from conftest import REPO, Stack, assert_no_request_failed
+
+ORDERS = "orders-api"
+ORDERS_NAME = "orders.example.test"
+HEADER = "X-Orders-Build"
+ENDPOINTS = [
+    {"path": "/_status/live", "json": {"alive": True}},
+    {"path": "/_status/ready", "status": [200], "json": {"state": "accepting", "checks": {"config": "ok"}}},
+]
+
+
+@pytest.fixture(scope="module")
+def orders_source(tmp_path_factory):
+    src = tmp_path_factory.mktemp("orders") / "orders-app"
+    shutil.copytree(REPO / "molecule" / "deploy" / "apps" / "orders", src)
+    return src
+
+
+@pytest.fixture
+def orders(host):
+    return Stack(host, app=ORDERS, name=ORDERS_NAME)
+
+
+def _vars(src, **extra):
+    return {
+        "app_name": ORDERS,
+        "app_source": "local",
+        "app_source_path": str(src),
+        "app_module": "orders.api.asgi:application",
+        "app_secret_key": "orders-secret-7c2e9a4b1d8f3e6a0b5c2d9e4f7a1b3c",
+        "app_env": {"ORDERS_GREETING": "hello"},
+        "nginx_server_name": ORDERS_NAME,
+        "release_health_endpoints": ENDPOINTS,
+        **extra,
+    }
+
+
+def test_first_deploy_next_to_the_bundled_app(orders, bundled, orders_source):
+    bundled_release = bundled.live_release()
+    run = stack.run_playbook("pyops.fastapi.site", _vars(orders_source))
+    assert run.returncode == 0, run.failure()
+    ping = orders.fetch("/orders/ping")
+    assert ping.json() == {"greeting": "hello", "version": "1"}
+    assert ping.headers[HEADER.lower()] == orders.live_release()
+    # The bundled app is untouched and still serves.
+    assert bundled.live_release() == bundled_release
+    assert bundled.fetch("/health").status == 200
+
+
+def test_code_change_under_load(orders, orders_source):
+    slot, build = orders.live_slot(), orders.live_release()
+    asgi = orders_source / "orders" / "api" / "asgi.py"
+    asgi.write_text(asgi.read_text().replace('VERSION = "1"', 'VERSION = "2"'))
+
+    run, summary, upstreams = orders.deploy_under_load(_vars(orders_source), path="/orders/ping", header=HEADER)
+
+    assert run.returncode == 0, run.failure()
+    assert_no_request_failed(summary)
+    assert set(summary["releases"]) == {build, orders.live_release()}, summary
+    assert set(upstreams) == {orders.socket(slot), orders.socket(orders.live_slot())}, upstreams
+    assert orders.fetch("/orders/ping").json()["version"] == "2"
+
+
+def test_the_bundled_apps_endpoints_do_not_fit(orders, orders_source):
+    slot, build = orders.live_slot(), orders.live_release()
+    asgi = orders_source / "orders" / "api" / "asgi.py"
+    asgi.write_text(asgi.read_text().replace('VERSION = "2"', 'VERSION = "3"'))
+    # The role's default endpoints (/health, /ready) do not exist in this app.
+    wrong = {key: value for key, value in _vars(orders_source).items() if key != "release_health_endpoints"}
+
+    run, summary, upstreams = orders.deploy_under_load(wrong, path="/orders/ping", header=HEADER)
+
+    task, message = run.failure()
+    assert run.returncode != 0
+    assert task == "Fail the deploy", (task, message)
+    assert "/health" in message and "404" in message, message
+    assert_no_request_failed(summary)
+    assert set(summary["releases"]) == {build}, summary
+    assert set(upstreams) == {orders.socket(slot)}, upstreams
+    assert orders.fetch("/orders/ping").json()["version"] == "2"
+
+
+def test_rollback_on_demand(orders, orders_source):
+    slot, build = orders.live_slot(), orders.live_release()
+    previous = max(r for r in orders.releases() if r < build)
+    rollback_vars = {"app_name": ORDERS, "nginx_server_name": ORDERS_NAME, "release_health_endpoints": ENDPOINTS}
+
+    run, summary, upstreams = orders.deploy_under_load(
+        rollback_vars, playbook="pyops.fastapi.rollback", path="/orders/ping", header=HEADER
+    )
+
+    assert run.returncode == 0, run.failure()
+    assert_no_request_failed(summary)
+    assert orders.live_release() == previous
+    assert orders.live_slot() != slot
+    assert orders.fetch("/orders/ping").json()["version"] == "1"

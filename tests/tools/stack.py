@@ -1,0 +1,161 @@
+"""Helpers shared by the Molecule verifiers: probes and load run inside the container (traffic
+stays on its loopback), playbooks run from the controller as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
+
+# Runs inside the container with its own python3: connects to 127.0.0.1 but sends the
+# public name as Host header and TLS SNI, like a client that resolved the name.
+PROBE = r"""
+import http.client, json, socket, ssl, sys
+scheme, port, path, name, source = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+conn = (http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection)(name, port, timeout=10)
+sock = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+if scheme == "https":
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    sock = ctx.wrap_socket(sock, server_hostname=name)
+conn.sock = sock
+conn.request("GET", path, headers={"Host": name})
+resp = conn.getresponse()
+body = resp.read().decode("utf-8", "replace")
+print(json.dumps({"status": resp.status, "headers": {k.lower(): v for k, v in resp.getheaders()}, "body": body}))
+"""
+
+
+class Response:
+    def __init__(self, raw):
+        self.status = raw["status"]
+        self.headers = raw["headers"]
+        self.text = raw["body"]
+
+    def json(self):
+        return json.loads(self.text)
+
+
+def fetch(host, path, scheme="https", port=None, name="api.example.test", source="127.0.0.1"):
+    """GET path through nginx from inside the container; `source` picks the client address."""
+    port = port or (443 if scheme == "https" else 80)
+    cmd = host.run("python3 -c %s %s %s %s %s %s", PROBE, scheme, str(port), path, name, source)
+    assert cmd.rc == 0, cmd.stderr
+    return Response(json.loads(cmd.stdout))
+
+
+class PlaybookRun:
+    """An ansible-playbook run with the JSON callback: exit code, failed task and its message."""
+
+    def __init__(self, proc):
+        self.returncode = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        try:
+            self.report = json.loads(proc.stdout[proc.stdout.index("{") :])
+        except ValueError:
+            self.report = {}
+
+    def results(self):
+        for play in self.report.get("plays", []):
+            for task in play.get("tasks", []):
+                for result in task.get("hosts", {}).values():
+                    yield task["task"]["name"], result
+
+    def failure(self):
+        """(task name, message) of the last failed task, the one that ended the run."""
+        failed = [(name, result.get("msg", "")) for name, result in self.results() if result.get("failed")]
+        return failed[-1] if failed else (None, None)
+
+    def changed(self):
+        return self.report.get("stats", {})
+
+    def tail(self):
+        return (self.stdout[-2000:] + self.stderr[-2000:]).strip()
+
+
+def run_playbook(playbook, extra_vars, *args, timeout=900):
+    """Run a playbook of the collection by FQCN against the scenario's inventory, as a user would.
+
+    ANSIBLE_COLLECTIONS_PATH from the provisioner decides which copy of the collection runs:
+    the checkout, or the one installed from the tarball.
+    """
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+    )
+    cmd = [
+        "ansible-playbook",
+        "-i",
+        os.environ["MOLECULE_INVENTORY_FILE"],
+        playbook,
+        "-e",
+        json.dumps(extra_vars),
+        *args,
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return PlaybookRun(proc)
+
+
+@contextmanager
+def load(host, name="api.example.test", path="/", connections=4, rate=50, release_header="X-App-Release"):
+    """Bounded load through nginx for the duration of the with-block; yields a dict that holds
+    the load generator's summary afterwards (see tests/tools/loadgen.py)."""
+    container = host.backend.name
+    subprocess.run(["docker", "cp", str(LOADGEN), f"{container}:/root/loadgen.py"], check=True)
+    host.run_expect([0], "rm -f /root/load.json /root/load.stop")
+    argv = [
+        "python3",
+        "/root/loadgen.py",
+        "--name",
+        name,
+        "--path",
+        path,
+        "--connections",
+        str(connections),
+        "--rate",
+        str(rate),
+        "--max-seconds",
+        "600",
+        "--stop-file",
+        "/root/load.stop",
+        "--out",
+        "/root/load.json",
+        "--release-header",
+        release_header,
+    ]
+    host.run_expect([0], "setsid %s </dev/null >/root/load.log 2>&1 &", " ".join(shlex.quote(a) for a in argv))
+    time.sleep(2)  # some traffic before the change starts
+    summary = {}
+    try:
+        yield summary
+    finally:
+        time.sleep(2)  # some traffic after the change
+        host.run_expect([0], "touch /root/load.stop")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not host.file("/root/load.json").exists:
+            time.sleep(0.5)
+        out = host.run("cat /root/load.json")
+        assert out.rc == 0, host.run("cat /root/load.log").stdout
+        summary.update(json.loads(out.stdout))
+
+
+def host_fingerprint(host):
+    """Everything the stack writes: paths, sizes, modes, link targets, mtimes."""
+    paths = "/opt /etc/nginx /etc/systemd/system /etc/letsencrypt /var/www"
+    cmd = host.run(
+        "find %s -xdev \\( -type f -o -type l -o -type d \\) -printf '%%p %%s %%m %%l %%T@\\n' 2>/dev/null | sort",
+        paths,
+    )
+    return cmd.stdout
