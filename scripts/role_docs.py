@@ -34,7 +34,7 @@ def _plain(match: re.Match) -> str:
         # O(module#role:option=value) and M(ns.col.module): the reader needs the name and value.
         return f"`{arg.split('#', 1)[-1].split(':', 1)[-1] if macro == 'O' else arg}`"
     if macro == "L":
-        text, _, url = arg.rpartition(",")
+        text, url = arg.rsplit(",", 1) if "," in arg else (arg, arg)
         return f"[{text.strip()}]({url.strip()})"
     return arg
 

@@ -118,7 +118,7 @@ def main() -> None:
 
     stop = threading.Event()
     started = time.monotonic()
-    workers = [Worker(args, started + args.max_seconds, stop) for _ in range(args.connections)]
+    workers = [Worker(args, started + args.max_seconds, stop) for _index in range(args.connections)]
     for worker in workers:
         worker.start()
     while any(worker.is_alive() for worker in workers):

@@ -64,9 +64,13 @@ class Stack:
         return int(self.host.check_output("stat -c %%s /var/log/nginx/%s.access.log", self.app))
 
     def upstreams_since(self, offset):
-        """Which upstream answered each request nginx logged after byte `offset`."""
+        """Which upstreams nginx tried for the requests it logged after byte `offset` (a request that
+        nginx retried on a new connection lists the address twice: "a, a")."""
         out = self.host.check_output("tail -c +%s /var/log/nginx/%s.access.log", str(offset + 1), self.app)
-        return Counter(re.findall(r" upstream=(\S+)", out))
+        tried = Counter()
+        for addresses in re.findall(r" upstream=(.+?) rt=", out):
+            tried.update(address.strip() for address in addresses.split(","))
+        return tried
 
     def deploy_under_load(self, extra_vars, playbook="pyops.fastapi.site", path="/", header="X-App-Release"):
         """Run a playbook while load runs through nginx; returns (run, load summary, upstreams)."""

@@ -82,8 +82,9 @@ def test_rotated_secret_and_environment(bundled, source):
     # The same release, started again in the other slot with the new environment.
     assert bundled.live_release() == release
     assert bundled.fetch("/").json()["app"] == "rotated-app"
-    environ = bundled.host.check_output("tr '\\0' '\\n' < /proc/%s/environ", str(bundled.master_pid()))
-    assert f"SECRET_KEY={NEW_SECRET}" in environ.splitlines()
+    # Read as the app user: root in the container lacks CAP_SYS_PTRACE for another user's environ.
+    environ = bundled.host.check_output("runuser -u %s -- cat /proc/%s/environ", APP, str(bundled.master_pid()))
+    assert f"SECRET_KEY={NEW_SECRET}" in environ.split("\0")
     assert NEW_SECRET not in run.stdout + run.stderr
 
 

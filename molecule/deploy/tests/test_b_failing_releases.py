@@ -66,7 +66,7 @@ def test_failing_release_never_takes_traffic(bundled, example_copy, case):
 
     task, message = run.failure()
     assert run.returncode != 0
-    assert task == "Fail the deploy", (task, message)
+    assert task == "pyops.fastapi.release : Fail the deploy", (task, message)
     assert f"did not go live in slot {idle}" in message, message
     for words in expected:
         assert words in message, message

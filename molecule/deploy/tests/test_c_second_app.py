@@ -81,7 +81,7 @@ def test_the_bundled_apps_endpoints_do_not_fit(orders, orders_source):
 
     task, message = run.failure()
     assert run.returncode != 0
-    assert task == "Fail the deploy", (task, message)
+    assert task == "pyops.fastapi.release : Fail the deploy", (task, message)
     assert "/health" in message and "404" in message, message
     assert_no_request_failed(summary)
     assert set(summary["releases"]) == {build}, summary
