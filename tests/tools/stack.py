@@ -72,8 +72,13 @@ class PlaybookRun:
                     yield task["task"]["name"], result
 
     def failure(self):
-        """(task name, message) of the last failed task, the one that ended the run."""
-        failed = [(name, result.get("msg", "")) for name, result in self.results() if result.get("failed")]
+        """(task name, message) of the last failed task, the one that ended the run. A loop's
+        message is the messages of its failed items, one per line."""
+        failed = []
+        for name, result in self.results():
+            if result.get("failed"):
+                items = [item.get("msg", "") for item in result.get("results", []) if item.get("failed")]
+                failed.append((name, "\n".join(items) if items else result.get("msg", "")))
         return failed[-1] if failed else (None, None)
 
     def changed(self):

@@ -101,9 +101,10 @@ def test_gunicorn_version_change(bundled, source):
     assert "27.0.0" in bundled.host.check_output("%s/bin/gunicorn --version", bundled.live_venv())
 
 
-def test_preload_app(bundled, source):
+def test_preload_app_and_pruning(bundled, source):
     slot, release = bundled.live_slot(), bundled.live_release()
-    DESIRED["gunicorn_preload_app"] = True
+    previous = max(r for r in bundled.releases() if r < release)
+    DESIRED.update(gunicorn_preload_app=True, release_keep=2)
 
     run, summary, upstreams = bundled.deploy_under_load(DESIRED)
 
@@ -112,6 +113,14 @@ def test_preload_app(bundled, source):
     conf = bundled.host.file(f"/opt/{APP}/slots/{bundled.live_slot()}/gunicorn_conf.py").content_string
     assert "preload_app = True" in conf
     assert bundled.fetch("/").json()["message"] == "Hello from the next release"
+    # After the gate: the two newest releases stay (the live one and the one before it), and only
+    # the virtualenvs they use.
+    assert bundled.releases() == [previous, release]
+    used = {
+        bundled.host.check_output("readlink /opt/%s/releases/%s/.venv", APP, r).rsplit("/", 1)[-1]
+        for r in (previous, release)
+    }
+    assert set(bundled.venvs()) == used
 
 
 def test_nothing_changed_nothing_restarts(bundled, source):
