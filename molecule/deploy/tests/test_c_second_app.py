@@ -12,6 +12,7 @@ from conftest import REPO, Stack, assert_no_request_failed
 ORDERS = "orders-api"
 ORDERS_NAME = "orders.example.test"
 HEADER = "X-Orders-Build"
+FIRST_BUILD = []
 ENDPOINTS = [
     {"path": "/_status/live", "json": {"alive": True}},
     {"path": "/_status/ready", "status": [200], "json": {"state": "accepting", "checks": {"config": "ok"}}},
@@ -49,6 +50,7 @@ def test_first_deploy_next_to_the_bundled_app(orders, bundled, orders_source):
     run = stack.run_playbook("pyops.fastapi.site", _vars(orders_source))
     assert run.returncode == 0, run.failure()
     ping = orders.fetch("/orders/ping")
+    FIRST_BUILD.append(orders.live_release())
     assert ping.json() == {"greeting": "hello", "version": "1"}
     assert ping.headers[HEADER.lower()] == orders.live_release()
     # The bundled app is untouched and still serves.
@@ -89,10 +91,15 @@ def test_the_bundled_apps_endpoints_do_not_fit(orders, orders_source):
     assert orders.fetch("/orders/ping").json()["version"] == "2"
 
 
-def test_rollback_on_demand(orders, orders_source):
-    slot, build = orders.live_slot(), orders.live_release()
-    previous = max(r for r in orders.releases() if r < build)
-    rollback_vars = {"app_name": ORDERS, "nginx_server_name": ORDERS_NAME, "release_health_endpoints": ENDPOINTS}
+def test_rollback_on_demand_to_a_named_release(orders, orders_source):
+    slot = orders.live_slot()
+    (first,) = FIRST_BUILD
+    rollback_vars = {
+        "app_name": ORDERS,
+        "nginx_server_name": ORDERS_NAME,
+        "release_health_endpoints": ENDPOINTS,
+        "release_rollback_to": first,
+    }
 
     run, summary, upstreams = orders.deploy_under_load(
         rollback_vars, playbook="pyops.fastapi.rollback", path="/orders/ping", header=HEADER
@@ -100,6 +107,6 @@ def test_rollback_on_demand(orders, orders_source):
 
     assert run.returncode == 0, run.failure()
     assert_no_request_failed(summary)
-    assert orders.live_release() == previous
+    assert orders.live_release() == first
     assert orders.live_slot() != slot
     assert orders.fetch("/orders/ping").json()["version"] == "1"
