@@ -154,6 +154,12 @@ def load(host, name="api.example.test", path="/", connections=4, rate=25, releas
         out = host.run("cat /root/load.json")
         assert out.rc == 0, host.run("cat /root/load.log").stdout
         summary.update(json.loads(out.stdout))
+        # One line per load window, for the figures in notes and README (.cache/ is not committed).
+        report = Path(os.environ.get("PYOPS_LOAD_REPORT", REPO / ".cache" / "load-report.jsonl"))
+        report.parent.mkdir(parents=True, exist_ok=True)
+        with report.open("a", encoding="utf-8") as handle:
+            test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+            handle.write(json.dumps({"test": test, "name": name, **summary}) + "\n")
 
 
 def host_fingerprint(host):
