@@ -72,7 +72,8 @@ molecule-all: $(STAMP) image installed-collection ## Every scenario (harness; de
 
 test: lint unit sanity molecule-all ## The whole suite, as CI runs it
 
-bench: $(STAMP) ## Benchmarks (ratios measured in one run; see benchmarks/README.md)
+bench: $(STAMP) docker ## Benchmarks: the deployed stack vs its ceilings, then the gate's lag (benchmarks/README.md)
+	$(BIN)/python benchmarks/stack_bench.py
 	$(BIN)/python benchmarks/health_check_lag.py
 
 clean: ## Remove the virtualenv and caches (not the Docker images)

@@ -8,7 +8,7 @@ loopback, so traffic never leaves the container:
 
 It stops when the stop file appears or after --max-seconds, whichever comes first, and writes a
 JSON summary: requests, responses per status, errors per kind, responses per X-App-Release
-header, and `stale_retries`.
+header, `stale_retries` and latency percentiles (p50, p99, max in ms).
 
 Keep-alive connections are reused. When nginx reloads, its old workers close idle keep-alive
 connections; a request sent on such a connection in the same instant gets no response at all.
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import os
 import socket
 import ssl
@@ -43,6 +44,7 @@ class Worker(threading.Thread):
         self.stale_retries = 0
         self.conn: http.client.HTTPConnection | None = None
         self.used = 0  # requests sent on the current connection
+        self.latencies: list[float] = []  # seconds per answered request, retries included
 
     def _connect(self) -> http.client.HTTPConnection:
         if self.args.scheme == "https":
@@ -78,6 +80,7 @@ class Worker(threading.Thread):
             if interval:
                 next_at += interval
                 time.sleep(max(0.0, next_at - time.monotonic()))
+            sent = time.monotonic()
             try:
                 try:
                     resp = self._once()
@@ -96,8 +99,17 @@ class Worker(threading.Thread):
                 self.conn = None
                 time.sleep(0.01)
                 continue
+            self.latencies.append(time.monotonic() - sent)
             self.statuses[str(resp.status)] += 1
             self.releases[resp.getheader(self.args.release_header) or "-"] += 1
+
+
+def percentile_ms(ordered: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of sorted seconds, in milliseconds (None without samples)."""
+    if not ordered:
+        return None
+    rank = max(1, min(len(ordered), math.ceil(fraction * len(ordered))))
+    return round(ordered[rank - 1] * 1000, 2)
 
 
 def main() -> None:
@@ -135,6 +147,7 @@ def main() -> None:
         errors.update(worker.errors)
         releases.update(worker.releases)
     responses = sum(statuses.values())
+    latencies = sorted(latency for worker in workers for latency in worker.latencies)
     summary = {
         "seconds": round(elapsed, 2),
         "requests": responses + sum(errors.values()),
@@ -145,6 +158,7 @@ def main() -> None:
         "failed": sum(errors.values()) + sum(count for status, count in statuses.items() if not status.startswith("2")),
         "stale_retries": sum(worker.stale_retries for worker in workers),
         "releases": dict(releases),
+        "latency_ms": {name: percentile_ms(latencies, q) for name, q in (("p50", 0.50), ("p99", 0.99), ("max", 1.0))},
     }
     tmp = args.out + ".tmp"
     with open(tmp, "w", encoding="utf-8") as handle:
