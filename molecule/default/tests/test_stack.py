@@ -4,6 +4,7 @@ import re
 import time
 
 import pytest
+import stack
 
 APP = "fastapi-app"
 WORKERS = 3  # gunicorn_workers in molecule.yml
@@ -152,6 +153,30 @@ def test_static_files_with_cache_headers(fetch):
 
 def test_nginx_config_is_valid(host):
     assert host.run("nginx -t").rc == 0
+
+
+def test_saturating_load_through_nginx_loses_no_request(host):
+    """64 keep-alive connections as fast as they go: every request gets a 2xx, and no
+    connection closes under a request. Worker recycling by request count (the guide's
+    max_requests) broke connections here about once per recycle; keepalive alignment keeps
+    nginx from reusing an upstream connection gunicorn is closing."""
+    with stack.load(host, connections=64, rate=0) as summary:
+        time.sleep(8)
+    assert summary["responses"] > 1000, summary
+    assert summary["failed"] == 0, summary
+    assert summary["stale_retries"] == 0, summary
+
+
+def test_gunicorn_logs_no_line_per_request(host, fetch):
+    """nginx logs each request; the access log of gunicorn is off by default (a second line
+    per request into the journal costs throughput, see benchmarks/README.md)."""
+    unit = _live_unit(host)
+    marker = f"/no-such-path-{time.monotonic_ns()}"
+    assert fetch(marker).status == 404
+    nginx_log = host.run("grep -c -F %s /var/log/nginx/fastapi-app.access.log", marker)
+    assert nginx_log.stdout.strip() == "1", nginx_log.stdout
+    journal = host.run("journalctl -u %s --since -2min --no-pager -o cat", unit)
+    assert marker not in journal.stdout
 
 
 def test_systemd_restarts_killed_master(host, fetch):
