@@ -10,20 +10,30 @@ Standard library and ansible.module_utils.urls only, so it runs on any managed h
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import re
+import signal
 import socket
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.parse
 
 from ansible.module_utils.urls import Request, make_context
 
-# How much of a response is read (JSON parsing, regex) and how much of it a failure reports.
-BODY_READ_LIMIT = 64 * 1024
+# How much of a response is read (JSON parsing, regex) and how much of it a failure reports. The read limit
+# bounds memory: parsed JSON can take 20 times the size of its text.
+BODY_READ_LIMIT = 1024 * 1024
 BODY_REPORT_LIMIT = 1024
+# Deeper JSON is not returned: ansible's own (recursive) handling of the result could fail on it.
+JSON_DEPTH_LIMIT = 100
+MAX_REDIRECTS = 10  # as urllib
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+# A request may run this long past wait_timeout (or timeout, when shorter): the last poll starts at the deadline.
+DEADLINE_GRACE = 1.0
 
 DEFAULT_ENDPOINTS = ({"path": "/health"}, {"path": "/ready"})
 USER_AGENT = "ansible-pyops.fastapi.health_check"
@@ -36,6 +46,9 @@ ERROR_TLS = "tls"
 ERROR_CONNECTION = "connection"
 ERROR_STATUS = "status"
 ERROR_BODY = "body"
+
+TOO_LARGE = "body is larger than 1 MiB, the most the module reads; it cannot be checked"
+TOO_DEEP = f"response JSON nested too deeply (more than {JSON_DEPTH_LIMIT} levels)"
 
 # What to look at next, appended to the failure message.
 HINTS = {
@@ -53,6 +66,71 @@ class HealthCheckError(Exception):
         super().__init__(msg)
         self.msg = msg
         self.result = result or {}
+
+
+class RequestDeadline(Exception):
+    """Raised from SIGALRM in a request that runs past its deadline.
+
+    Not an OSError: socket.create_connection and urllib catch those (trying the next address, wrapping them).
+    """
+
+
+class Watchdog:
+    """Stops a request at its deadline, whatever it is blocked in (connecting, TLS, headers, body).
+
+    Socket timeouts apply to each read, so a server that sends a byte now and then keeps a request going for
+    ever. A one-shot SIGALRM raises RequestDeadline in the request instead. Signals only reach the main
+    thread, and another user of SIGALRM is left alone: then the watchdog does nothing and only the per-read
+    timeout, capped at the time left, applies. Name resolution (getaddrinfo) is not interrupted either way.
+    """
+
+    def __init__(self):
+        self.active = False
+        self.armed_now = False
+        self.previous = None
+
+    def __enter__(self):
+        try:
+            self.active = (
+                hasattr(signal, "setitimer")
+                and threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN)
+                and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+            )
+            if self.active:
+                self.previous = signal.signal(signal.SIGALRM, self._on_alarm)
+        except (ValueError, OSError):
+            self.active = False
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.active:
+            self.armed_now = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+            self.active = False
+
+    def _on_alarm(self, signum, frame):  # pylint: disable=unused-argument
+        # Raise once, and only while a request is armed: an alarm that arrives as it is disarmed is ignored.
+        if self.armed_now:
+            self.armed_now = False
+            raise RequestDeadline("the request ran past its deadline")
+
+    @contextlib.contextmanager
+    def armed(self, seconds):
+        """Raise RequestDeadline in the block if it runs longer than `seconds`."""
+        if not self.active:
+            yield
+            return
+        self.armed_now = True
+        try:
+            signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+            yield
+        finally:
+            try:
+                self.armed_now = False
+            finally:  # disarmed even if the alarm fires on the line above
+                signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 class ServerNameContext:
@@ -110,6 +188,33 @@ def json_mismatch(expected, actual, path=""):
     return None
 
 
+def too_deep(value, limit=JSON_DEPTH_LIMIT):
+    """Whether parsed JSON nests more than `limit` arrays or objects (iterative: no recursion limit)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def parse_json(text):
+    """Return (parsed JSON or None, why it is not usable or None); a body that is not JSON is no problem here."""
+    if not text.strip():
+        return None, None
+    try:
+        parsed = json.loads(text)
+    except RecursionError:  # the C parser gives up at the interpreter's recursion limit
+        return None, TOO_DEEP
+    except ValueError:  # not JSON, or an integer too long to convert
+        return None, None
+    if isinstance(parsed, (dict, list)) and too_deep(parsed):
+        return None, TOO_DEEP
+    return parsed, None
+
+
 def _show(value, limit=120):
     text = json.dumps(value, sort_keys=True)
     return text if len(text) <= limit else text[:limit] + "..."
@@ -139,7 +244,7 @@ _ERROR_KINDS = (
         lambda e, t: f"TLS certificate verification failed: {e.verify_message or e.reason or e}",
     ),
     (ssl.SSLError, ERROR_TLS, lambda e, t: f"TLS error: {e.reason or e}"),
-    ((socket.timeout, TimeoutError), ERROR_TIMEOUT, lambda e, t: f"timed out (no response within timeout={t} s)"),
+    ((RequestDeadline, socket.timeout, TimeoutError), ERROR_TIMEOUT, lambda e, t: t),
     (ConnectionRefusedError, ERROR_CONNECTION_REFUSED, lambda e, t: "connection refused"),
     (socket.gaierror, ERROR_CONNECTION, lambda e, t: f"cannot resolve the host name: {e}"),
     (FileNotFoundError, ERROR_CONNECTION, lambda e, t: f"unix socket not found: {e}"),
@@ -151,12 +256,15 @@ _ERROR_KINDS = (
 )
 
 
-def describe_error(exc, timeout):
-    """Return (error kind, one-phrase reason) for an exception raised while sending a request."""
+def describe_error(exc, timed_out):
+    """Return (error kind, one-phrase reason) for an exception raised while sending a request.
+
+    `timed_out` is the reason given for a timeout: which limit (timeout or wait_timeout) stopped the request.
+    """
     cause = _root_cause(exc)
     for types, kind, describe in _ERROR_KINDS:
         if isinstance(cause, types):
-            return kind, describe(cause, timeout)
+            return kind, describe(cause, timed_out)
     return ERROR_CONNECTION, f"connection failed: {cause or type(cause).__name__}"
 
 
@@ -206,38 +314,45 @@ class Endpoint:
         self.body = body
         self.json = parsed
 
-    def judge(self, status, headers, body):
-        """Compare a response with the expectations; return (passed, reason, error kind, parsed JSON)."""
+    def judge(self, status, headers, body, too_large=False, note=None):
+        """Compare a response with the expectations; return (passed, reason, error kind, parsed JSON).
+
+        `too_large`: the body was cut at BODY_READ_LIMIT. `note`: why a redirect was not followed.
+        """
         text = body.decode("utf-8", "replace")
-        parsed = None
-        if text.strip():
-            try:
-                parsed = json.loads(text)
-            except ValueError:
-                parsed = None
+        parsed, json_problem = (None, None) if too_large else parse_json(text)
         if status not in self.status:
             expected = ", ".join(str(code) for code in self.status)
             if len(self.status) > 1:
                 expected = "one of " + expected
             reason = f"status {status}, expected {expected}"
-            location = headers.get("Location") if headers is not None else None
-            if location and 300 <= status < 400:
-                reason += f" (redirect to {location} not followed, see follow_redirects)"
+            if note:
+                reason += f" ({note})"
             return False, reason, ERROR_STATUS, parsed
+        why = self.body_mismatch(text, parsed, json_problem, too_large, headers)
+        if why:
+            return False, why, ERROR_BODY, parsed
         checked = [f"status {status}"]
         if self.expect_json is not None:
-            if parsed is None:
-                content_type = headers.get("Content-Type") if headers is not None else None
-                return False, f"body is not JSON (Content-Type {content_type or 'missing'})", ERROR_BODY, None
-            why = json_mismatch(self.expect_json, parsed)
-            if why:
-                return False, why, ERROR_BODY, parsed
             checked.append("JSON matched")
         if self.pattern is not None:
-            if not self.pattern.search(text):
-                return False, f"body does not match body_regex {self.body_regex!r}", ERROR_BODY, parsed
             checked.append("body_regex matched")
         return True, ", ".join(checked), None, parsed
+
+    def body_mismatch(self, text, parsed, json_problem, too_large, headers):
+        """Why the body does not meet json and body_regex, or None."""
+        if too_large:
+            return TOO_LARGE if self.expect_json is not None or self.pattern is not None else None
+        why = None
+        if self.expect_json is not None:
+            if json_problem or parsed is None:
+                content_type = headers.get("Content-Type") if headers is not None else None
+                why = json_problem or f"body is not JSON (Content-Type {content_type or 'missing'})"
+            else:
+                why = json_mismatch(self.expect_json, parsed)
+        if why is None and self.pattern is not None and not self.pattern.search(text):
+            why = f"body does not match body_regex {self.body_regex!r}"
+        return why
 
 
 def _check_numbers(*, timeout, wait_timeout, interval, max_interval, backoff, successes):
@@ -250,6 +365,12 @@ def _check_numbers(*, timeout, wait_timeout, interval, max_interval, backoff, su
         raise HealthCheckError(f"backoff must be 1 or more, got {backoff}.")
     if successes is None or successes < 1:
         raise HealthCheckError(f"successes must be 1 or more, got {successes}.")
+
+
+def _origin(parts):
+    """(scheme, host name, port) of a split URL: what a redirect must keep to be sent credentials and Host."""
+    port = parts.port or (443 if parts.scheme == "https" else 80)  # ValueError for a bad port
+    return parts.scheme, (parts.hostname or "").lower(), port
 
 
 def _request_headers(headers, host, parts):
@@ -284,6 +405,7 @@ class HealthChecker:
         client_cert=None,
         client_key=None,
         follow_redirects="safe",
+        allow_cross_origin_redirects=False,
         use_proxy=True,
         timeout=5.0,
         wait_timeout=60.0,
@@ -300,6 +422,10 @@ class HealthChecker:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise HealthCheckError(f"url must be an http:// or https:// URL with a host, got {url!r}.")
+        try:
+            origin = _origin(parts)
+        except ValueError as exc:  # a port that is not a number, or out of range
+            raise HealthCheckError(f"url {url!r} is not valid: {exc}.") from exc
         _check_numbers(
             timeout=timeout,
             wait_timeout=wait_timeout,
@@ -310,6 +436,8 @@ class HealthChecker:
         )
 
         self.method = method.upper()
+        self.follow_redirects = follow_redirects
+        self.allow_cross_origin_redirects = allow_cross_origin_redirects
         self.unix_socket = unix_socket
         self.timeout = timeout
         self.wait_timeout = wait_timeout
@@ -319,6 +447,15 @@ class HealthChecker:
         self.successes = successes
         self.clock = clock
         self.sleep = sleep
+        self.watchdog = Watchdog()
+
+        # Redirects keep the Host header, the TLS server name and O(headers) only within the url's origin.
+        # With `host`, a redirect to that name on the url's scheme and port names the same server (FastAPI
+        # and nginx build absolute redirects from the Host header): it is sent to the url's address.
+        self.netloc = parts.netloc
+        self.origin = origin
+        self.origin_url = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+        self.host_origin = (parts.scheme, host.lower(), self.origin[2]) if host else None
 
         base = url.rstrip("/")
         self.endpoints = [
@@ -354,36 +491,106 @@ class HealthChecker:
             force=True,  # Cache-Control: no-cache, so no cache in front of the app answers for it.
             timeout=timeout,
             http_agent=USER_AGENT,
-            follow_redirects=follow_redirects,
+            follow_redirects="none",  # followed in fetch(), which decides what each hop is sent
             unix_socket=unix_socket,
             context=context,
         )
+        self.foreign_request = None
+        if allow_cross_origin_redirects:
+            # Another origin gets none of O(headers) (any may be a credential: Authorization, Cookie, an API
+            # key), no forced Host or server name, no client certificate, and is reached over TCP.
+            self.foreign_request = Request(
+                headers={},
+                use_proxy=use_proxy,
+                force=True,
+                timeout=timeout,
+                http_agent=USER_AGENT,
+                follow_redirects="none",
+                context=make_context(cafile=ca_path, validate_certs=validate_certs),
+            )
 
-    def probe(self, endpoint):
-        """Send one request to an endpoint and record the outcome on it; return whether it passed."""
-        endpoint.attempts += 1
-        started = self.clock()
-        status = headers = None
-        body = b""
+    def redirect(self, current, location):
+        """Where a redirect from `current` to `location` goes: (URL, Request to send it with) or (None, why not)."""
+        target = urllib.parse.urljoin(current, location.strip().replace(" ", "%20"))
         try:
+            parts = urllib.parse.urlsplit(target)
+            origin = _origin(parts)
+        except ValueError:
+            return None, f"redirect to {location} not followed: not a valid URL"
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return None, f"redirect to {location} not followed: not an http or https URL"
+        if origin == self.origin:
+            return target, self.request
+        if origin == self.host_origin:
+            return parts._replace(netloc=self.netloc).geturl(), self.request
+        if self.foreign_request is not None:
+            return target, self.foreign_request
+        return None, f"redirect to {target} leaves {self.origin_url}, not followed; see allow_cross_origin_redirects"
+
+    def fetch(self, url, timeout, seen):
+        """Send the request, following redirects as configured; return (status, headers, body, too_large, note).
+
+        `note` says why the last response, a redirect, was not followed. `seen["status"]` is set to the
+        status of the final response before its body is read, for when reading it fails.
+        """
+        request = self.request
+        hops = 0
+        while True:
             try:
-                response = self.request.open(self.method, endpoint.url)
-            except urllib.error.HTTPError as exc:  # 4xx, 5xx and redirects not followed are responses too
+                response = request.open(self.method, url, timeout=timeout)
+            except urllib.error.HTTPError as exc:  # 4xx, 5xx and redirects are responses too
                 response = exc
             try:
                 status = response.getcode()
                 headers = response.headers
-                body = (response.read(BODY_READ_LIMIT) if response.fp is not None else b"") or b""
+                location = headers.get("Location") if status in REDIRECT_CODES else None
+                note = None
+                if location and self.follow_redirects == "none":
+                    note = f"redirect to {location} not followed, see follow_redirects"
+                elif location and hops == MAX_REDIRECTS:
+                    note = f"stopped after {MAX_REDIRECTS} redirects"
+                elif location:
+                    target, request_or_note = self.redirect(url, location)
+                    if target is not None:
+                        url, request, hops = target, request_or_note, hops + 1
+                        continue  # the finally clause closes this response first
+                    note = request_or_note
+                seen["status"] = status
+                # One byte more than the limit tells a body at the limit from a longer one.
+                body = (response.read(BODY_READ_LIMIT + 1) if response.fp is not None else b"") or b""
+                return status, headers, body[:BODY_READ_LIMIT], len(body) > BODY_READ_LIMIT, note
             finally:
                 response.close()
+
+    def probe(self, endpoint, end=None):
+        """Send one request to an endpoint and record the outcome on it; return whether it passed.
+
+        The request, redirects and body included, stops `timeout` after it starts, or at `end` when sooner.
+        """
+        endpoint.attempts += 1
+        started = self.clock()
+        stop = started + self.timeout
+        timed_out = f"timed out (no complete response within timeout={self.timeout} s)"
+        if end is not None and end < stop:
+            stop = end
+            timed_out = f"timed out (wait_timeout={self.wait_timeout} s ran out before the response was complete)"
+        if stop - started <= 0:
+            endpoint.record(False, timed_out, error=ERROR_TIMEOUT, latency=0.0)
+            return False
+        seen = {}
+        try:
+            with self.watchdog.armed(stop - started):
+                # The per-read timeout is capped too, for when the watchdog cannot run.
+                status, headers, body, too_large, note = self.fetch(endpoint.url, stop - started, seen)
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            kind, reason = describe_error(exc, self.timeout)
+            kind, reason = describe_error(exc, timed_out)
+            status = seen.get("status")
             if status is not None:
                 reason = f"status {status}, then reading the body failed: {reason}"
             endpoint.record(False, reason, error=kind, status=status, latency=self.clock() - started)
             return False
         latency = self.clock() - started
-        passed, reason, kind, parsed = endpoint.judge(status, headers, body)
+        passed, reason, kind, parsed = endpoint.judge(status, headers, body, too_large, note)
         endpoint.record(
             passed,
             reason,
@@ -395,10 +602,10 @@ class HealthChecker:
         )
         return passed
 
-    def poll(self):
+    def poll(self, end=None):
         """Check the endpoints in order, stopping at the first one that fails; return the failing one or None."""
         for endpoint in self.endpoints:
-            if not self.probe(endpoint):
+            if not self.probe(endpoint, end):
                 return endpoint
         return None
 
@@ -414,30 +621,34 @@ class HealthChecker:
 
         The delay after a failing poll starts at `interval` and grows by `backoff` up to `max_interval`,
         so readiness is noticed at most about `max_interval` after it happens. After a passing poll
-        (when more passes are needed) the delay is `interval`. A request in flight at the deadline is
-        allowed to finish within its own `timeout`.
+        (when more passes are needed) the delay is `interval`. The last poll starts at the deadline at the
+        latest, and no request runs more than DEADLINE_GRACE (or `timeout`, when shorter) past it.
+        With wait_timeout=0 each endpoint is checked once, within its `timeout`.
         """
         started = self.clock()
         deadline = started + self.wait_timeout
+        # A timeout within the grace bounds every request already (they start by the deadline).
+        end = deadline + DEADLINE_GRACE if self.wait_timeout > 0 and self.timeout > DEADLINE_GRACE else None
         delays = poll_delays(self.interval, self.backoff, self.max_interval)
         attempts = 0
         streak = 0
-        while True:
-            attempts += 1
-            failed = self.poll()
-            now = self.clock()
-            if failed is None:
-                streak += 1
-                if streak >= self.successes:
-                    return self.success(attempts, now - started)
-                delays = poll_delays(self.interval, self.backoff, self.max_interval)
-                delay = self.interval
-            else:
-                streak = 0
-                delay = next(delays)
-            if now >= deadline:
-                raise self.failure(failed, attempts, now - started, streak)
-            self.sleep(min(delay, deadline - now))
+        with self.watchdog:
+            while True:
+                attempts += 1
+                failed = self.poll(end)
+                now = self.clock()
+                if failed is None:
+                    streak += 1
+                    if streak >= self.successes:
+                        return self.success(attempts, now - started)
+                    delays = poll_delays(self.interval, self.backoff, self.max_interval)
+                    delay = self.interval
+                else:
+                    streak = 0
+                    delay = next(delays)
+                if now >= deadline:
+                    raise self.failure(failed, attempts, now - started, streak)
+                self.sleep(min(delay, deadline - now))
 
     def success(self, attempts, elapsed):
         result = self.result(attempts, elapsed)

@@ -22,6 +22,12 @@ description:
     V(/ready) is only asked once V(/health) passes.
   - Failures name the endpoint and the cause (connection refused, timed out, TLS error, wrong status, body
     mismatch with the field, the expected and the received value) and return the last response body.
+  - At most 1 MiB of a response body is read, so a huge body cannot exhaust the managed host's memory. A longer
+    body fails the endpoint when O(endpoints[].json) or O(endpoints[].body_regex) has to check it, and is
+    otherwise ignored. JSON nested more than 100 levels deep fails O(endpoints[].json) the same way and is
+    not returned.
+  - Redirects are followed within the origin (scheme, host and port) of O(url) only, unless
+    O(allow_cross_origin_redirects) allows more; see O(follow_redirects).
   - Uses only the Python standard library and C(ansible.module_utils.urls) on the managed host.
 author:
   - pyops maintainers (@pyops)
@@ -88,11 +94,16 @@ options:
       - Name sent in the C(Host) header, and the TLS server name (SNI) the certificate is checked against,
         when O(url) points at an address, for example V(api.example.test) with O(url=https://127.0.0.1).
       - The port of O(url) is added to the C(Host) header when it is not the default one of the scheme.
-      - Applies to every request, redirects included; overrides a C(Host) key in O(headers).
+      - Applies to every request and to redirects within the origin of O(url), never to another origin;
+        overrides a C(Host) key in O(headers).
+      - A redirect to this name on the scheme and port of O(url) (as FastAPI and nginx write absolute redirects
+        from the C(Host) header) is to the same server, so it is sent to the address of O(url), with no name lookup.
     type: str
   headers:
     description:
       - Additional HTTP headers sent with every request, for example an C(Authorization) header.
+      - They are sent on redirects within the origin of O(url) only, never to another origin, since any of
+        them may carry a credential (C(Authorization), C(Cookie), C(Proxy-Authorization), an API key).
     type: dict
     default: {}
   method:
@@ -123,9 +134,24 @@ options:
       - Which redirects to follow.
       - V(safe) follows redirects of V(GET) and V(HEAD) requests, V(all) follows all of them, V(none) follows none,
         so a redirect is judged as its own status code (add it to O(endpoints[].status) to accept it).
+      - With V(safe) and V(all), only redirects within the origin of O(url) (the same scheme, host and port,
+        or O(host) on that scheme and port) are followed, with O(headers) and the C(Host) header, at most
+        10 in a row. A redirect to another origin is not followed, so the endpoint fails with a message that
+        names it, unless its status code is in O(endpoints[].status) or O(allow_cross_origin_redirects) is set.
     type: str
     choices: [none, safe, all]
     default: safe
+  allow_cross_origin_redirects:
+    description:
+      - Follow redirects to another origin (a scheme, host or port other than those of O(url)) too, and judge the
+        response they lead to.
+      - The other origin gets none of O(headers), no forced C(Host) header or TLS server name, no client
+        certificate, and is reached over TCP even with O(unix_socket). O(validate_certs) and O(ca_path) apply.
+      - Leave it off for a deploy gate, where a redirect away from the application is a misconfiguration
+        to report, not a pass.
+    type: bool
+    default: false
+    version_added: 0.2.0
   use_proxy:
     description:
       - Whether to use the proxy given by the C(http_proxy), C(https_proxy) and C(no_proxy) environment
@@ -134,13 +160,17 @@ options:
     default: true
   timeout:
     description:
-      - Seconds one request may take (connecting, and each read of the response).
+      - Seconds one request may take in all, redirects included (connecting, the TLS handshake, the response
+        and its body), so a server that sends a byte now and then cannot hold it longer.
+      - Name resolution is not interrupted; the resolver's own timeouts bound it.
     type: float
     default: 5
   wait_timeout:
     description:
-      - Overall deadline, in seconds, for all endpoints to pass. V(0) checks once without waiting.
-      - A request in flight at the deadline may finish within its own O(timeout).
+      - Overall deadline, in seconds, for all endpoints to pass. The last poll starts at the deadline at the
+        latest, and a request still running then is stopped at most 1 s (or O(timeout), when shorter) after it,
+        so the module returns within about O(wait_timeout) + 1 s.
+      - V(0) checks each endpoint once without waiting, each request within its O(timeout).
     type: float
     default: 60
   interval:
@@ -166,6 +196,8 @@ options:
     default: 1
 notes:
   - The module never changes anything, so RV(ignore:changed) is always V(false).
+  - The whole-request O(timeout) relies on C(SIGALRM), as modules run in the main thread of their process.
+    Where that signal is already in use, only the time each read of the response may take is limited.
 seealso:
   - module: ansible.builtin.uri
   - module: ansible.builtin.wait_for
@@ -200,6 +232,14 @@ EXAMPLES = r"""
     successes: 3
     wait_timeout: 120
   register: app_health
+
+- name: Accept the login redirect of a protected page without following it to the identity provider
+  pyops.fastapi.health_check:
+    url: https://127.0.0.1
+    host: app.example.test
+    endpoints:
+      - path: /admin/
+        status: [302]
 
 - name: Show how long the application took to become ready
   ansible.builtin.debug:
@@ -254,7 +294,9 @@ endpoints:
       returned: always
       sample: 4
     json:
-      description: The latest body parsed as JSON, V(null) when it is not JSON.
+      description:
+        - The latest body parsed as JSON, V(null) when it is not JSON, is longer than 1 MiB or nests more than
+          100 levels deep.
       type: raw
       returned: always
       sample: {"status": "ready"}
@@ -272,7 +314,7 @@ endpoints:
       description:
         - Kind of failure of the latest check, V(null) when it passed or was not checked.
         - V(connection_refused), V(timeout), V(tls), V(connection) (other connection errors, a missing unix
-          socket, an invalid HTTP response), V(status) or V(body).
+          socket, an invalid HTTP response), V(status) (a redirect that was not followed included) or V(body).
       type: str
       returned: always
       sample: status
@@ -314,6 +356,7 @@ def main():
             client_cert=dict(type="path"),
             client_key=dict(type="path"),
             follow_redirects=dict(type="str", choices=["none", "safe", "all"], default="safe"),
+            allow_cross_origin_redirects=dict(type="bool", default=False),
             use_proxy=dict(type="bool", default=True),
             timeout=dict(type="float", default=5),
             wait_timeout=dict(type="float", default=60),

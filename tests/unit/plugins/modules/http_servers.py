@@ -14,13 +14,19 @@ import time
 
 
 class Reply:
-    """What a route answers: status, body (dict/list -> JSON, str, bytes), extra headers, delay before answering."""
+    """What a route answers: status, body (dict/list -> JSON, str, bytes), extra headers, delay before answering.
 
-    def __init__(self, status=200, body=None, headers=None, delay=0.0):
+    drip > 0 sends the body one byte every `drip` seconds (with drip_head, the whole response: status line and
+    headers too), a server that is never silent for long but never finishes in time.
+    """
+
+    def __init__(self, status=200, body=None, headers=None, delay=0.0, drip=0.0, drip_head=False):
         self.status = status
         self.body = body
         self.headers = headers or {}
         self.delay = delay
+        self.drip = drip
+        self.drip_head = drip_head
 
 
 class App:
@@ -61,17 +67,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body = body.encode()
         elif body is None:
             body = b""
+        body_out = body if with_body else b""
         try:
+            if reply.drip and reply.drip_head:
+                head = f"HTTP/1.0 {reply.status} Dripping\r\nContent-Type: {content_type}\r\n"
+                head += f"Content-Length: {len(body)}\r\n\r\n"
+                self._drip(head.encode() + body_out, reply.drip)
+                return
             self.send_response(reply.status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            if with_body:
-                self.wfile.write(body)
+            if reply.drip:
+                self._drip(body_out, reply.drip)
+            else:
+                self.wfile.write(body_out)
         except OSError:  # the client gave up (timeout tests)
             pass
+
+    def _drip(self, data, every):
+        for index in range(len(data)):
+            if self.server.app.released.wait(every):  # teardown
+                return
+            self.wfile.write(data[index : index + 1])
 
     def do_GET(self):  # noqa: N802
         self._serve(True)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import itertools
+import signal
 import ssl
 import threading
 import time
@@ -19,7 +20,7 @@ from ansible_collections.pyops.fastapi.plugins.module_utils._health_check import
     poll_delays,
 )
 from ansible_collections.pyops.fastapi.plugins.modules import health_check
-from ansible_collections.pyops.fastapi.tests.unit.plugins.modules.http_servers import Handler, Reply, TCPServer
+from ansible_collections.pyops.fastapi.tests.unit.plugins.modules.http_servers import App, Handler, Reply, TCPServer
 from ansible_collections.pyops.fastapi.tests.unit.plugins.modules.utils import AnsibleFailJson, run_module
 
 READY = {"status": "ready"}
@@ -215,7 +216,7 @@ def test_slow_response_times_out(app, serve):
 
     assert time.monotonic() - started < 1.5  # the deadline plus at most one request timeout
     assert result["endpoints"][0]["error"] == "timeout"
-    assert "timed out (no response within timeout=0.2 s)" in result["msg"]
+    assert "timed out (no complete response within timeout=0.2 s)" in result["msg"]
 
 
 @pytest.mark.parametrize(
@@ -247,6 +248,108 @@ def test_body_regex_mismatch(app, serve):
     assert result["endpoints"][0]["reason"] == "body does not match body_regex '^ready$'"
 
 
+def test_deeply_nested_json_fails_the_endpoint_without_a_traceback(app, serve):
+    app.route("/ready", body="[" * 60000)
+    result = fail(url=serve(app), endpoints=[{"path": "/ready", "json": READY}], wait_timeout=0)
+
+    endpoint = result["endpoints"][0]
+    assert endpoint["error"] == "body" and endpoint["status"] == 200 and endpoint["json"] is None
+    assert endpoint["reason"] == "response JSON nested too deeply (more than 100 levels)"
+    assert result["msg"].endswith(": response JSON nested too deeply (more than 100 levels).")
+
+    # Not a traceback either when the body is not checked: the status decides, `json` is null.
+    result = run(url=serve(app), endpoints=[{"path": "/ready"}], wait_timeout=0)
+    assert result["endpoints"][0]["passed"] is True and result["endpoints"][0]["json"] is None
+
+
+def test_json_deeper_than_the_limit_is_not_returned(app, serve):
+    """Parsable but deeper than the module returns: ansible's own JSON handling of the result would choke on it."""
+    app.route("/ready", body='{"a": ' * 150 + "1" + "}" * 150)
+    result = fail(url=serve(app), endpoints=[{"path": "/ready", "json": READY}], wait_timeout=0)
+    assert result["endpoints"][0]["reason"] == "response JSON nested too deeply (more than 100 levels)"
+
+
+def test_body_up_to_the_read_limit_is_checked_whole(app, serve):
+    big = {"status": "ready", "padding": "x" * 200_000}
+    app.route("/ready", body=big)
+    result = run(url=serve(app), endpoints=[{"path": "/ready", "json": READY}], wait_timeout=0)
+    assert result["endpoints"][0]["reason"] == "status 200, JSON matched"
+
+
+def test_body_over_the_read_limit_fails_body_checks(app, serve):
+    app.route("/ready", body={"status": "ready", "padding": "x" * (2 * 1024 * 1024)})
+    base = serve(app)
+    started = time.monotonic()
+    result = fail(url=base, endpoints=[{"path": "/ready", "json": READY}], wait_timeout=0)
+
+    assert time.monotonic() - started < 2
+    endpoint = result["endpoints"][0]
+    assert endpoint["error"] == "body" and endpoint["json"] is None
+    assert endpoint["reason"] == "body is larger than 1 MiB, the most the module reads; it cannot be checked"
+    assert result["body"].endswith("... (truncated)") and len(result["body"]) < 1100
+
+    # Without body checks the status alone decides.
+    result = run(url=base, endpoints=[{"path": "/ready"}], wait_timeout=0)
+    assert result["endpoints"][0]["passed"] is True and result["endpoints"][0]["json"] is None
+
+
+@pytest.mark.parametrize("transport", ["tcp", "tls", "unix"])
+def test_slow_drip_body_is_cut_at_the_request_timeout(app, serve, transport, request, tmp_path):
+    """One byte every 0.2 s never trips a 0.6 s per-read timeout; the request as a whole must still end."""
+    app.route("/health", Reply(200, "x" * 30, drip=0.2))  # 6 s for the whole body
+    args = {"endpoints": [{"path": "/health"}], "timeout": 0.6, "wait_timeout": 0.8}
+    if transport == "tls":
+        args.update(url=serve(app, tls=request.getfixturevalue("tls_context")), host="api.example.test")
+        args["ca_path"] = request.getfixturevalue("pki")["ca"]
+    elif transport == "unix":
+        args["unix_socket"] = serve(app, unix=tmp_path / "app.sock")
+    else:
+        args["url"] = serve(app)
+    started = time.monotonic()
+    result = fail(**args)
+    elapsed = time.monotonic() - started
+
+    # Polls at 0 and 0.7 s, each cut 0.6 s after it started: about 1.3 s, never past wait_timeout + timeout
+    # (1.4 s) but for scheduling slack. Unfixed, the body took its 6 s and the check passed.
+    assert 1.2 <= elapsed < 1.9
+    endpoint = result["endpoints"][0]
+    assert endpoint["error"] == "timeout" and endpoint["status"] == 200 and endpoint["attempts"] == 2
+    assert endpoint["reason"] == (
+        "status 200, then reading the body failed: timed out (no complete response within timeout=0.6 s)"
+    )
+    assert result["msg"].endswith(
+        "; the application accepted the connection but did not answer in time; "
+        "look for blocking start-up work or raise timeout."
+    )
+
+
+def test_slow_drip_headers_are_cut_at_the_end_of_wait_timeout(app, serve):
+    """Dripping the status line and headers: wait_timeout bounds the module even when timeout is longer."""
+    app.route("/health", Reply(200, "ok", drip=0.2, drip_head=True))
+    started = time.monotonic()
+    result = fail(url=serve(app), endpoints=[{"path": "/health"}], timeout=30, wait_timeout=0.5)
+    elapsed = time.monotonic() - started
+
+    assert 1.4 <= elapsed < 2.0  # wait_timeout plus the 1 s a request may overrun it, plus scheduling slack
+    endpoint = result["endpoints"][0]
+    assert endpoint["error"] == "timeout" and endpoint["status"] is None and endpoint["attempts"] == 1
+    assert endpoint["reason"] == "timed out (wait_timeout=0.5 s ran out before the response was complete)"
+    # The SIGALRM watchdog that stopped it is gone.
+    assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_runs_outside_the_main_thread(app, serve):
+    """Signals only reach the main thread: elsewhere the checker runs without its watchdog."""
+    app.route("/health", body="ok")
+    checker = HealthChecker(url=serve(app), endpoints=[{"path": "/health"}], use_proxy=False, wait_timeout=0)
+    outcome = []
+    thread = threading.Thread(target=lambda: outcome.append(checker.wait()))
+    thread.start()
+    thread.join(5)
+    assert outcome and outcome[0]["endpoints"][0]["passed"] is True
+
+
 def test_too_few_consecutive_passes(app, serve):
     app.route("/ready", body="ok")
     result = fail(url=serve(app), endpoints=[{"path": "/ready"}], successes=5, interval=0.2, wait_timeout=0.3)
@@ -276,6 +379,94 @@ def test_redirects_follow_safe_by_default_or_not_at_all(app, serve):
 
     result = run(url=base, endpoints=[{"path": "/health", "status": [302]}], follow_redirects="none")
     assert result["endpoints"][0]["passed"] is True
+
+
+SECRETS = {
+    "Authorization": "Bearer t0ken",
+    "Cookie": "session=s3cret",
+    "Proxy-Authorization": "Basic cHJveHk=",
+    "X-Api-Key": "k3y",
+}
+
+
+def lower_keys(headers):
+    return {name.lower(): value for name, value in headers.items()}  # urllib sends X-api-key
+
+
+def test_redirect_to_another_origin_fails_and_sends_it_nothing(app, serve):
+    other = App()
+    other.route("/collect", body="ok")
+    other_base = serve(other)  # another port: another origin
+    app.route("/health", Reply(302, headers={"Location": "/step"}))
+    app.route("/step", Reply(307, headers={"Location": other_base + "/collect"}))
+    base = serve(app)
+    result = fail(url=base, endpoints=[{"path": "/health"}], headers=SECRETS, host="api.example.test", **QUICK)
+
+    assert other.requests == []
+    endpoint = result["endpoints"][0]
+    assert endpoint["passed"] is False and endpoint["error"] == "status" and endpoint["status"] == 307
+    assert endpoint["reason"] == (
+        f"status 307, expected 200 (redirect to {other_base}/collect leaves {base}, not followed; "
+        "see allow_cross_origin_redirects)"
+    )
+    # The same-origin hop before it still carries the headers and the Host.
+    step = lower_keys(app.requests_to("/step")[0]["headers"])
+    assert {name.lower(): value for name, value in SECRETS.items()}.items() <= step.items()
+    assert step["host"] == f"api.example.test:{base.rsplit(':', 1)[1]}"
+
+    # A redirect status listed in `status` is judged as itself, still without following it.
+    result = run(url=base, endpoints=[{"path": "/health", "status": [307]}], headers=SECRETS)
+    assert result["endpoints"][0]["passed"] is True and other.requests == []
+
+
+@pytest.mark.parametrize("location", ["https://{host}:{port}/collect", "http://localhost:{port}/collect"])
+def test_redirect_to_another_scheme_or_host_name_is_another_origin(app, serve, location):
+    base = serve(app)
+    target = location.format(host="127.0.0.1", port=base.rsplit(":", 1)[1])
+    app.route("/health", Reply(301, headers={"Location": target}))
+    result = fail(url=base, endpoints=[{"path": "/health"}], wait_timeout=0)
+    assert f"redirect to {target} leaves {base}, not followed" in result["msg"]
+    assert app.requests_to("/collect") == []
+
+
+def test_redirect_to_another_origin_when_allowed_drops_credentials_and_host(app, serve):
+    other = App()
+    other.route("/collect", body="ok")
+    other_base = serve(other)
+    app.route("/health", Reply(302, headers={"Location": other_base + "/collect"}))
+    result = run(
+        url=serve(app),
+        endpoints=[{"path": "/health"}],
+        headers=SECRETS,
+        host="api.example.test",
+        allow_cross_origin_redirects=True,
+    )
+
+    assert result["endpoints"][0]["passed"] is True
+    headers = lower_keys(other.requests[0]["headers"])
+    assert not {name.lower() for name in SECRETS} & headers.keys()
+    assert headers["host"] == other_base.split("//", 1)[1]
+    assert headers["user-agent"] == "ansible-pyops.fastapi.health_check"
+
+
+def test_redirect_to_the_host_name_stays_on_the_url_address(app, serve):
+    """FastAPI and nginx build absolute redirects from the Host header: with `host`, that name is the url's server."""
+    base = serve(app)
+    port = base.rsplit(":", 1)[1]
+    app.route("/health", Reply(307, headers={"Location": f"http://API.example.test:{port}/health/"}))
+    app.route("/health/", body="ok")
+    result = run(url=base, endpoints=[{"path": "/health"}], host="api.example.test", headers=SECRETS)
+
+    assert result["endpoints"][0]["passed"] is True
+    headers = lower_keys(app.requests_to("/health/")[0]["headers"])  # reached on 127.0.0.1, no name resolution
+    assert headers["x-api-key"] == "k3y" and headers["host"] == f"api.example.test:{port}"
+
+
+def test_redirect_loop_stops(app, serve):
+    app.route("/health", Reply(302, headers={"Location": "/health"}))
+    result = fail(url=serve(app), endpoints=[{"path": "/health"}], wait_timeout=0)
+    assert result["endpoints"][0]["reason"] == "status 302, expected 200 (stopped after 10 redirects)"
+    assert len(app.requests_to("/health")) == 11
 
 
 def test_host_header_carries_the_port(app, serve):
@@ -374,6 +565,7 @@ def test_unix_socket_missing(tmp_path):
     [
         ({}, "one of the following is required: url, unix_socket"),
         ({"url": "ftp://127.0.0.1"}, "url must be an http:// or https:// URL with a host, got 'ftp://127.0.0.1'."),
+        ({"url": "http://127.0.0.1:80a"}, "url 'http://127.0.0.1:80a' is not valid: Port could not be cast"),
         ({"url": "http://127.0.0.1", "successes": 0}, "successes must be 1 or more, got 0."),
         ({"url": "http://127.0.0.1", "backoff": 0.5}, "backoff must be 1 or more, got 0.5."),
         ({"url": "http://127.0.0.1", "timeout": 0}, "timeout must be more than zero, got 0.0."),
