@@ -151,7 +151,7 @@ options:
         to report, not a pass.
     type: bool
     default: false
-    version_added: 0.2.0
+    version_added: 0.3.0
   use_proxy:
     description:
       - Whether to use the proxy given by the C(http_proxy), C(https_proxy) and C(no_proxy) environment
