@@ -498,6 +498,16 @@ def row(*cells) -> str:
     return "| " + " | ".join(str(cell) for cell in cells) + " |"
 
 
+def split_table(entries: dict, first: str, last: str, last_key: str) -> list[str]:
+    """Rows of figures keyed "<first>|<path>": req/s, p99, socket errors and one more column."""
+    lines = [row(first, "path", "req/s", "p99 ms", "socket errors", last), row(*["---"] * 6)]
+    for key, entry in entries.items():
+        label, path = key.split("|")
+        rps, p99 = spread(entry, "rps", ".0f"), spread(entry, "p99_ms", ".1f")
+        lines.append(row(label, path, rps, p99, entry["socket_errors"], entry[last_key]))
+    return lines
+
+
 def render(report: dict) -> str:
     dep, grid = report["deployed"], report["grid"]
     lines = [
@@ -527,33 +537,9 @@ def render(report: dict) -> str:
                 )
             )
     lines += ["", "## Levers: the deployed gunicorn with one setting changed (c=32)", ""]
-    lines += [row("setting", "path", "req/s", "p99 ms", "socket errors", "non-2xx"), row(*["---"] * 6)]
-    for key, entry in report["levers"].items():
-        label, path = key.split("|")
-        lines.append(
-            row(
-                label,
-                path,
-                spread(entry, "rps", ".0f"),
-                spread(entry, "p99_ms", ".1f"),
-                entry["socket_errors"],
-                entry["non_2xx"],
-            )
-        )
+    lines += split_table(report["levers"], "setting", "non-2xx", "non_2xx")
     lines += ["", "## Worker sweep (g): bare gunicorn, Uvicorn workers, c=256", ""]
-    lines += [row("workers", "path", "req/s", "p99 ms", "socket errors", "RSS MB"), row(*["---"] * 6)]
-    for key, entry in report["sweep"].items():
-        workers, path = key.split("|")
-        lines.append(
-            row(
-                workers,
-                path,
-                spread(entry, "rps", ".0f"),
-                spread(entry, "p99_ms", ".1f"),
-                entry["socket_errors"],
-                entry["rss_mb"],
-            )
-        )
+    lines += split_table(report["sweep"], "workers", "RSS MB", "rss_mb")
     memory = report["memory_mb"]
     lines += ["", "## Memory and disk", ""]
     lines.append(
