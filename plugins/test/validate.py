@@ -194,9 +194,9 @@ def nginx_resolver(value):
         return nginx_time(value[len("valid=") :])
     if value in ("ipv4=on", "ipv4=off", "ipv6=on", "ipv6=off"):
         return True
-    if value.startswith("["):
-        address, _, port = value[1:].partition("]")
-        return ":" in address and ip_address(address) and (port == "" or _port(port[1:]) and port[0] == ":")
+    if value.startswith("[") and "]" in value:
+        address, port = value[1:].split("]", 1)
+        return ":" in address and ip_address(address) and (port == "" or port[0] == ":" and _port(port[1:]))
     if value.count(":") == 1:
         address, port = value.split(":")
         return (ip_address(address) or hostname(address)) and _port(port)

@@ -29,7 +29,7 @@ def test_good_value_passes(option):
     assert rule(good), f"{option}: the good value {good!r} must pass"
 
 
-@pytest.mark.parametrize(("option", "kind", "value"), CASES, ids=[f"{o}-{k}" for o, k, _ in CASES])
+@pytest.mark.parametrize(("option", "kind", "value"), CASES, ids=[f"{case[0]}-{case[1]}" for case in CASES])
 def test_hostile_value_fails(option, kind, value):
     _role, rule, _test, _good, _harmless, _extra = CORPUS[option]
     assert not rule(value), f"{option} accepts a hostile value ({kind}): {value!r}"
