@@ -1,5 +1,7 @@
 """Wrong input fails early, names the variable, and changes nothing on the host."""
 
+import json
+
 import pytest
 
 BAD_INPUTS = [
@@ -20,13 +22,58 @@ BAD_INPUTS = [
     ({"release_health_endpoints": [{"path": "health"}]}, "release_health_endpoints"),
     ({"release_hooks": [{"name": "migrate"}]}, "release_hooks"),
     ({"release_keep": 0}, "release_keep"),
+    # Hostile values (a part of tests/unit/plugins/test/hostile_corpus.py), each aimed at a file or a
+    # command line of one role. Finding 2 of issue 11 first: a line break adding a root ExecStartPre=+.
+    ({"systemd_description": "x\n[Service]\nExecStartPre=+/bin/sh -c 'id > /tmp/pwned'"}, "systemd_description"),
+    # A trailing line break, which a regex ending in '$' accepts, silently dropped the next unit.
+    ({"systemd_after": ["x.service\n", "y.service"]}, "systemd_after"),
+    ({"systemd_read_write_paths": ["/"]}, "systemd_read_write_paths"),
+    ({"nginx_resolvers": ["127.0.0.53; location /leak/ { alias /etc/; autoindex on; }"]}, "nginx_resolvers"),
+    ({"nginx_static_dir": "/"}, "nginx_static_dir"),
+    # Would close the docstring of gunicorn_conf.py, in the app's name.
+    ({"app_name": 'x"""; __import__("os").system("id"); """'}, "app_name"),
+    ({"gunicorn_errorlog": "/var/log/../../etc/cron.d/x"}, "gunicorn_errorlog"),
+    ({"gunicorn_forwarded_allow_ips": "127.0.0.1\n"}, "gunicorn_forwarded_allow_ips"),
+    ({"app_base_dir": "/opt/app\x00"}, "app_base_dir"),
+    ({"app_module": "main:app\n"}, "app_module"),
+    ({"app_requirements_file": "../../etc/passwd"}, "app_requirements_file"),
+    (
+        {"nginx_content_security_policy": "default-src 'none'\" always; add_header X-Leak \"1"},
+        "nginx_content_security_policy",
+    ),
+    # Cyrillic a: looks like api.example.test.
+    ({"nginx_server_name": "\u0430pi.example.test"}, "nginx_server_name"),
+    ({"nginx_server_aliases": ["a" * 300 + ".example.test"]}, "nginx_server_aliases"),
+    # A literal template: passed !unsafe (see _extra_vars_file), it must fail as text, not run.
+    ({"certbot_domains": ["api.example.test{{ lookup('pipe', 'id') }}"]}, "certbot_domains"),
+    ({"certbot_cert_name": "../../../etc/cron.d/x"}, "certbot_cert_name"),
+    ({"release_hooks": [{"name": "migrate", "command": "alembic upgrade head\n/bin/sh -c id"}]}, "release_hooks"),
+    ({"release_gate_host": "api.example.test\nX-Injected: 1"}, "release_gate_host"),
 ]
 
 
+def _yaml(value):
+    """value as YAML with every string tagged !unsafe: Ansible keeps '{{' literal (a JSON -e would template
+    it) and the escapes keep NUL and line breaks out of the command line."""
+    if isinstance(value, str):
+        return "!unsafe " + json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_yaml(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(key)}: {_yaml(item)}" for key, item in value.items()) + "}"
+    return json.dumps(value)
+
+
+def _extra_vars_file(tmp_path, extra_vars):
+    path = tmp_path / "extra_vars.yml"
+    path.write_text("".join(f"{key}: {_yaml(value)}\n" for key, value in extra_vars.items()))
+    return f"@{path}"
+
+
 @pytest.mark.parametrize(("extra_vars", "variable"), BAD_INPUTS, ids=[case[1] for case in BAD_INPUTS])
-def test_bad_input_fails_before_any_change(host_state, run_site, extra_vars, variable):
+def test_bad_input_fails_before_any_change(host_state, run_site, tmp_path, extra_vars, variable):
     before = host_state()
-    run = run_site(extra_vars)
+    run = run_site({}, "-e", _extra_vars_file(tmp_path, extra_vars))
     task, message = run.failure()
     assert run.returncode != 0, run.tail()
     # The run stopped in the first play (preflight or argument validation), naming the variable.

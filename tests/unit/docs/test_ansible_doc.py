@@ -32,3 +32,20 @@ def test_role_doc_renders(role):
     assert result.returncode == 0, result.stderr
     assert "ENTRY POINT: *main*" in result.stdout
     assert f"{role}_" in result.stdout
+
+
+TEST_PLUGINS = sorted(p.stem for p in (REPO / "plugins" / "test").glob("*.yml"))
+
+
+def test_every_test_plugin_has_its_doc():
+    from ansible_collections.pyops.fastapi.plugins.test import validate  # noqa: PLC0415
+
+    assert TEST_PLUGINS == sorted(validate.TestModule().tests())
+
+
+@pytest.mark.parametrize("name", TEST_PLUGINS)
+def test_test_plugin_doc_renders(name):
+    result = _doc("-t", "test", f"pyops.fastapi.{name}")
+    assert result.returncode == 0, result.stderr
+    assert f"pyops.fastapi.{name}" in result.stdout
+    assert "line break" in result.stdout

@@ -1,0 +1,277 @@
+# Copyright (c) 2025, pyops maintainers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The collection's one validation layer: a Jinja test per kind of value that reaches a file or a command.
+
+Every test is an allow-list of printable ASCII matched over the WHOLE string (re.fullmatch, never '$',
+which accepts a trailing line break), with a length limit. So NUL, control characters, line breaks,
+look-alike Unicode and overlong values fail every test. Each test's documentation is the .yml file of
+the same name in this directory.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+# One label of a host name (RFC 1123): 1-63 of a-z, 0-9, '-', no '-' at either end.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+# A DNS name with a dot whose last label starts with a letter (not an IP address): what an ACME CA signs.
+_FQDN = re.compile(rf"(?:{_LABEL}\.)+[a-z](?:[a-z0-9-]{{0,61}}[a-z0-9])?")
+# Characters of a path component: no space, quote, ';', braces, '$', '%', '\', '#', '*', '?' (nginx,
+# systemd and shell meta characters).
+_PATH_COMPONENT = re.compile(r"[A-Za-z0-9._@+~=,:-]+")
+_PATH_MAX = 4095
+_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
+_MODULE_ATTR = re.compile(rf"{_IDENTIFIER}(?:\.{_IDENTIFIER})*:{_IDENTIFIER}(?:\(\))?")
+_SYSTEM_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+_ENV_NAME = re.compile(_IDENTIFIER)
+_UNIT_TYPES = "service|socket|target|mount|automount|path|timer|device|swap|slice|scope"
+_UNIT_NAME = re.compile(rf"[A-Za-z0-9:_.@-]+\.(?:{_UNIT_TYPES})")
+# One line of printable ASCII (space to '~').
+_PRINTABLE_LINE = re.compile(r"[ -~]*")
+_NGINX_TOKEN = re.compile(r"[A-Za-z0-9._~:/@%+=,-]+")
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_PIN = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(?:\[[A-Za-z0-9._-]+(?:,[A-Za-z0-9._-]+)*\])?==[0-9][0-9A-Za-z.+!-]*"
+)
+_NGINX_SIZE = re.compile(r"[0-9]{1,12}[kKmMgG]?")
+_NGINX_TIME = re.compile(r"(?:[0-9]{1,9}(?:ms|s|m|h|d|w|M|y)?)+")
+_URL_PATH = re.compile(r"/[A-Za-z0-9._~/-]*")
+_HTTP_URL = re.compile(
+    r"(?P<scheme>https?)://(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?P<path>/[A-Za-z0-9._~/%:@+,=-]*)?"
+)
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&*+/=?^_`|~-]{1,64}@(?P<domain>[A-Za-z0-9.-]+)")
+_GIT_REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/+-]*")
+_HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
+
+
+def _text(value, max_length):
+    """Return value when it is a str of printable ASCII within max_length, else None."""
+    if not isinstance(value, str) or not value or len(value) > max_length:
+        return None
+    return value if _PRINTABLE_LINE.fullmatch(value) else None
+
+
+def hostname(value, fqdn=False):
+    """A lower-case RFC 1123 host name of at most 253 characters; with fqdn=True a dotted DNS name."""
+    value = _text(value, 253)
+    return value is not None and bool((_FQDN if fqdn else _HOSTNAME).fullmatch(value))
+
+
+def absolute_path(value, allow_root=False):
+    """A normalised absolute path: no '.', '..', '//', trailing '/', or characters outside the allow-list."""
+    value = _text(value, _PATH_MAX)
+    if value is None or not value.startswith("/"):
+        return False
+    if value == "/":
+        return bool(allow_root)
+    parts = value[1:].split("/")
+    return all(_PATH_COMPONENT.fullmatch(part) and part not in (".", "..") for part in parts)
+
+
+def relative_path(value):
+    """A normalised relative path below the directory it is relative to: no leading '/', '.', '..'."""
+    value = _text(value, _PATH_MAX)
+    if value is None or value.startswith("/"):
+        return False
+    return all(_PATH_COMPONENT.fullmatch(part) and part not in (".", "..") for part in value.split("/"))
+
+
+def python_module_attr(value):
+    """'package.module:attribute' (optionally 'attribute()'), as gunicorn loads an application."""
+    value = _text(value, 255)
+    return value is not None and bool(_MODULE_ATTR.fullmatch(value))
+
+
+def system_name(value):
+    """A portable user or group name: [a-z_][a-z0-9_-], at most 32 characters."""
+    value = _text(value, 32)
+    return value is not None and bool(_SYSTEM_NAME.fullmatch(value))
+
+
+def env_name(value):
+    """An environment variable name: [A-Za-z_][A-Za-z0-9_]*, at most 255 characters."""
+    value = _text(value, 255)
+    return value is not None and bool(_ENV_NAME.fullmatch(value))
+
+
+def systemd_unit_name(value):
+    """A systemd unit name with its type suffix, such as postgresql.service (no '\\' escapes)."""
+    value = _text(value, 255)
+    return value is not None and bool(_UNIT_NAME.fullmatch(value))
+
+
+def systemd_safe_text(value, max_length=256):
+    """One line of printable ASCII for a unit setting such as Description=: no '%' specifier, no '\\'."""
+    value = _text(value, max_length)
+    return value is not None and value == value.strip() and not set(value) & set("%\\")
+
+
+def printable_line(value, max_length=4096, forbid=""):
+    """One non-empty line of printable ASCII, without the characters in forbid."""
+    value = _text(value, max_length)
+    return value is not None and not set(value) & set(forbid)
+
+
+def env_file_value(value):
+    """A value that fits in single quotes of the .env file: printable ASCII, no "'" or "\\"."""
+    return printable_line(value, forbid="'\\")
+
+
+def nginx_safe_token(value, max_length=1024):
+    """A bare nginx word: no whitespace, ';', braces, quotes, '\\', '$' (variables) or '#' (comments)."""
+    value = _text(value, max_length)
+    return value is not None and bool(_NGINX_TOKEN.fullmatch(value))
+
+
+def nginx_header_value(value):
+    """A value for a double-quoted nginx string (may be empty): printable ASCII, no '"', '\\' or '$' (variables)."""
+    return value == "" or printable_line(value, max_length=4096, forbid='"\\$')
+
+
+def http_header_name(value):
+    """An HTTP header name: letters, digits and '-', at most 64 characters."""
+    value = _text(value, 64)
+    return value is not None and bool(_HEADER_NAME.fullmatch(value))
+
+
+def file_name(value, max_length=200):
+    """One file name: letters, digits, '.', '_', '-', starting with a letter or digit (so not '.' or '..')."""
+    value = _text(value, max_length)
+    return value is not None and bool(_FILE_NAME.fullmatch(value))
+
+
+def pinned_requirement(value):
+    """A pip requirement pinned to one version: name[extras]==version."""
+    value = _text(value, 255)
+    return value is not None and bool(_PIN.fullmatch(value))
+
+
+def ip_address(value):
+    """An IPv4 or IPv6 address."""
+    value = _text(value, 45)
+    if value is None:
+        return False
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def ip_network(value):
+    """An IPv4 or IPv6 address or network in CIDR notation (host bits may be set)."""
+    value = _text(value, 49)
+    if value is None:
+        return False
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def nginx_size(value):
+    """An nginx size: a number with an optional k, m or g suffix (10m, 512k, 0)."""
+    value = _text(str(value) if isinstance(value, int) and not isinstance(value, bool) else value, 13)
+    return value is not None and bool(_NGINX_SIZE.fullmatch(value))
+
+
+def nginx_time(value):
+    """An nginx time: numbers with units ms, s, m, h, d, w, M, y (60s, 1h30m, 250ms)."""
+    value = _text(str(value) if isinstance(value, int) and not isinstance(value, bool) else value, 32)
+    return value is not None and bool(_NGINX_TIME.fullmatch(value))
+
+
+def nginx_resolver(value):
+    """One word of nginx's resolver directive: an address (with an optional port) or valid=/ipv4=/ipv6=."""
+    value = _text(value, 64)
+    if value is None:
+        return False
+    if value.startswith("valid="):
+        return nginx_time(value[len("valid=") :])
+    if value in ("ipv4=on", "ipv4=off", "ipv6=on", "ipv6=off"):
+        return True
+    if value.startswith("[") and "]" in value:
+        address, port = value[1:].split("]", 1)
+        return ":" in address and ip_address(address) and (port == "" or port[0] == ":" and _port(port[1:]))
+    if value.count(":") == 1:
+        address, port = value.split(":")
+        return (ip_address(address) or hostname(address)) and _port(port)
+    return ip_address(value) or hostname(value)
+
+
+def _port(value):
+    return value.isascii() and value.isdigit() and len(value) <= 5 and 1 <= int(value) <= 65535
+
+
+def url_path(value):
+    """An absolute URL path of unreserved characters (/health, /docs), without '.', '..' or '//'."""
+    value = _text(value, 1024)
+    if value is None or not _URL_PATH.fullmatch(value):
+        return False
+    return "//" not in value and not {".", ".."} & set(value.split("/"))
+
+
+def http_url(value, https_only=False):
+    """An http:// or https:// URL without spaces, quotes, braces, '?' or '#', whose host is a host name or an IP,
+    and whose path is a url_path."""
+    value = _text(value, 2048)
+    match = value is not None and _HTTP_URL.fullmatch(value)
+    if not match or (https_only and match.group("scheme") != "https"):
+        return False
+    if match.group("path") and not url_path(match.group("path")):
+        return False
+    host = match.group("host")
+    if host.startswith("["):
+        return ip_address(host[1:-1])
+    return hostname(host.lower()) or ip_address(host)
+
+
+def email(value):
+    """An email address as an ACME account contact: local@domain, the domain a dotted host name."""
+    value = _text(value, 254)
+    match = value is not None and _EMAIL.fullmatch(value)
+    return bool(match) and hostname(match.group("domain").lower(), fqdn=True)
+
+
+def git_ref(value):
+    """A git branch, tag or commit that cannot be read as an option: no leading '-', no '..', '@{' or '//'."""
+    value = _text(value, 255)
+    if value is None or not _GIT_REF.fullmatch(value):
+        return False
+    return ".." not in value and "//" not in value and not value.endswith((".", "/", ".lock"))
+
+
+class TestModule:
+    """pyops.fastapi validation tests."""
+
+    def tests(self):
+        return {
+            "absolute_path": absolute_path,
+            "email": email,
+            "env_file_value": env_file_value,
+            "env_name": env_name,
+            "file_name": file_name,
+            "git_ref": git_ref,
+            "hostname": hostname,
+            "http_header_name": http_header_name,
+            "http_url": http_url,
+            "ip_address": ip_address,
+            "ip_network": ip_network,
+            "nginx_header_value": nginx_header_value,
+            "nginx_resolver": nginx_resolver,
+            "nginx_safe_token": nginx_safe_token,
+            "nginx_size": nginx_size,
+            "nginx_time": nginx_time,
+            "pinned_requirement": pinned_requirement,
+            "printable_line": printable_line,
+            "python_module_attr": python_module_attr,
+            "relative_path": relative_path,
+            "system_name": system_name,
+            "systemd_safe_text": systemd_safe_text,
+            "systemd_unit_name": systemd_unit_name,
+            "url_path": url_path,
+        }

@@ -1,0 +1,69 @@
+# Copyright (c) 2025, pyops maintainers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Run the hostile-input corpus through the test plugins: each good value passes, each hostile one fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible_collections.pyops.fastapi.tests.unit.plugins.test.hostile_corpus import CORPUS, hostile_values
+
+ROOT = Path(__file__).resolve().parents[4]
+ROLES = ("app", "gunicorn", "systemd", "nginx", "certbot", "release")
+CASES = [(option, kind, value) for option in CORPUS for kind, value in hostile_values(option)]
+
+
+def test_corpus_size():
+    # Reported in the README's security section: options x hostile values.
+    assert len(CORPUS) >= 70
+    assert len(CASES) >= 700
+    assert min(len(hostile_values(option)) for option in CORPUS) >= 5
+
+
+@pytest.mark.parametrize("option", CORPUS)
+def test_good_value_passes(option):
+    _role, rule, _test, good, _harmless, _extra = CORPUS[option]
+    assert rule(good), f"{option}: the good value {good!r} must pass"
+
+
+@pytest.mark.parametrize(("option", "kind", "value"), CASES, ids=[f"{case[0]}-{case[1]}" for case in CASES])
+def test_hostile_value_fails(option, kind, value):
+    _role, rule, _test, _good, _harmless, _extra = CORPUS[option]
+    assert not rule(value), f"{option} accepts a hostile value ({kind}): {value!r}"
+
+
+@pytest.mark.parametrize("option", CORPUS)
+def test_preflight_applies_the_rule(option):
+    role, _rule, test, _good, _harmless, _extra = CORPUS[option]
+    preflight = (ROOT / "roles" / role / "tasks" / "preflight.yml").read_text()
+    name = option.split("[")[0]
+    assert name in preflight, f"{role}'s preflight does not check {name}"
+    if test:
+        assert f"pyops.fastapi.{test}" in preflight, f"{role}'s preflight does not use pyops.fastapi.{test}"
+
+
+def _options(role):
+    specs = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
+    return specs["argument_specs"]["main"]["options"]
+
+
+# Options whose values cannot carry text into a file or command: fixed choices, numbers, booleans,
+# or structured data checked field by field (the JSON a health check expects, its status codes).
+NOT_TEXT = {"release_health_endpoints[json]", "release_health_endpoints[status]"}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_text_option_is_in_the_corpus(role):
+    covered = {option.split("[")[0] for option in CORPUS}
+    missing = []
+    for name, spec in _options(role).items():
+        if spec.get("choices") or spec.get("type") in ("int", "bool", "float"):
+            continue
+        if spec.get("type") == "list" and spec.get("elements") in ("int", "bool"):
+            continue
+        if name not in covered:
+            missing.append(name)
+    assert not missing, f"{role}: options missing from the hostile corpus: {missing}"
