@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "tools"))
+
+import stack  # noqa: E402
+
 NAME = "api.example.test"
 ACME_SERVER = "https://localhost:14000/dir"
 TEST_CA = "/etc/pebble/test-ca.pem"
@@ -136,6 +140,19 @@ def test_nginx_serves_a_certificate_issued_by_pebble(host):
     assert cert["verified"], f"the served chain does not verify against Pebble's root: {cert}"
     assert cert["issuer"]["commonName"].startswith("Pebble Intermediate CA")
     assert cert["names"] == [NAME]
+
+
+def test_private_docs_are_refused_to_other_clients(host):
+    # nginx_docs_private is on in this scenario; 127.0.0.2 is not in nginx_detailed_health_allow.
+    for path in ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"):
+        assert stack.fetch(host, path, source="127.0.0.2").status == 403, path
+    assert stack.fetch(host, "/openapi.json").json()["openapi"].startswith("3.")
+    assert "swagger-ui" in stack.fetch(host, "/docs").text
+    assert stack.fetch(host, "/redoc").status == 200
+    # The API itself stays public.
+    root = stack.fetch(host, "/", source="127.0.0.2")
+    assert root.status == 200
+    assert root.json()["message"] == "Hello World"
 
 
 def test_certificate_is_ecdsa_and_nginx_paths_link_to_certbot_lineage(host):
