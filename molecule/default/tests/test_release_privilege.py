@@ -115,7 +115,7 @@ def test_pip_failure_is_reported_without_the_index_credentials(failed_pip_run):
     _live, run = failed_pip_run
     task, message = run.failure()
     assert run.returncode != 0, run.tail()
-    assert task == "Stop with the reason", (task, message)
+    assert task == "pyops.fastapi.app : Stop with the reason", (task, message)
     assert "(Report why pip failed): pip exited with status" in message, message
     assert PIP_TOKEN not in run.stdout + run.stderr
     assert SECRET not in run.stdout + run.stderr
@@ -139,6 +139,9 @@ def test_local_source_with_a_symlink_out_of_the_tree_fails_in_preflight(host_sta
     run = run_site({"app_source": "local", "app_source_path": str(source)})
     task, message = run.failure()
     assert run.returncode != 0, run.tail()
-    assert task == "Check the source tree can be published (app_source=example|local)", (task, message)
+    assert task == "pyops.fastapi.app : Check the source tree can be published (app_source=example|local)", (
+        task,
+        message,
+    )
     assert message.startswith(f"app_source=local: static/leak.txt is a symlink to {secret}, outside the source root")
     assert host_state() == before, "the failed run changed files on the host"
