@@ -7,7 +7,7 @@ import pytest
 import stack
 
 APP = "fastapi-app"
-WORKERS = 3  # gunicorn_workers in molecule.yml
+WORKERS = 3  # gunicorn_workers in group_vars/fastapi.yml
 
 
 def _live_slot(host):

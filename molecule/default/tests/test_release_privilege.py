@@ -1,0 +1,147 @@
+"""Secrets stay literal and out of logs; release code is built by an unprivileged user; pip's
+index credentials never show (issue 11, findings 4-6)."""
+
+import pytest
+import stack
+import yaml
+
+APP = "fastapi-app"
+BUILD_USER = f"{APP}-build"
+GROUP_VARS = stack.REPO / "molecule" / "default" / "group_vars" / "fastapi.yml"
+PIP_TOKEN = "s3cr3t-pip-token-5d1e"
+
+
+def _secret():
+    # Loaded as Ansible does: the !unsafe tag only marks the string, its text is the value.
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+    return yaml.load(GROUP_VARS.read_text(), Loader=Loader)["app_secret_key"]  # noqa: S506
+
+
+SECRET = _secret()
+
+
+def test_the_scenario_secret_holds_template_syntax():
+    assert "{{" in SECRET
+    assert "{%" in SECRET
+
+
+def test_secret_with_template_syntax_is_written_verbatim(host):
+    env = host.file(f"/opt/{APP}/shared/.env")
+    assert env.user == "root"
+    assert env.group == APP
+    assert env.mode in (0o600, 0o640)
+    assert f"SECRET_KEY='{SECRET}'\n" in env.content_string
+
+
+def test_secret_is_not_in_the_journal(host):
+    journal = host.check_output("journalctl --no-pager -o cat")
+    assert journal, "the journal is empty: nothing was checked"
+    assert SECRET not in journal
+    assert SECRET[-32:] not in journal
+
+
+def test_the_build_user_owns_only_its_cache(host):
+    user = host.user(BUILD_USER)
+    assert user.exists
+    assert user.shell == "/usr/sbin/nologin"
+    cache = host.file(f"/opt/{APP}/build-cache")
+    assert (cache.user, cache.group, cache.mode) == (BUILD_USER, BUILD_USER, 0o700)
+    assert host.run("runuser -u %s -- ls /opt/%s/build-cache", APP, APP).rc != 0
+    # The virtualenv it built was handed to root: nothing else under the application's root is its.
+    owned = host.check_output("find /opt/%s -path /opt/%s/build-cache -prune -o -user %s -print", APP, APP, BUILD_USER)
+    assert owned == ""
+    assert host.check_output("find /opt/%s/venvs -name pip.conf", APP) == ""
+
+
+# A local project as an extra requirement: pip runs its in-tree build backend, which records the
+# user it runs as, leaves a process behind, and fails the build.
+PROBE_PYPROJECT = """[build-system]
+requires = []
+build-backend = "probe_backend"
+backend-path = ["."]
+[project]
+name = "uidprobe"
+version = "0"
+"""
+PROBE_BACKEND = """import os, subprocess
+def get_requires_for_build_wheel(config_settings=None):
+    with open("/var/tmp/uidprobe.uid", "w") as out:
+        out.write(str(os.getuid()))
+    null = subprocess.DEVNULL
+    subprocess.Popen(["sleep", "300"], start_new_session=True, stdin=null, stdout=null, stderr=null)
+    raise RuntimeError("uidprobe stops the build here")
+"""
+
+
+@pytest.fixture(scope="module")
+def failed_pip_run(host):
+    """A run whose new virtualenv cannot be built: the probe fails it, and the index given with
+    credentials refuses connections."""
+    host.run_expect([0], "rm -rf /var/tmp/uidprobe /var/tmp/uidprobe.uid && mkdir -m 0755 /var/tmp/uidprobe")
+    for name, text in (("pyproject.toml", PROBE_PYPROJECT), ("probe_backend.py", PROBE_BACKEND)):
+        host.run_expect(
+            [0],
+            "printf %%s %s > /var/tmp/uidprobe/%s && chmod 0644 /var/tmp/uidprobe/%s",
+            text,
+            name,
+            name,
+        )
+    live = host.check_output("readlink -f /opt/%s/current", APP)
+    run = stack.run_playbook(
+        "pyops.fastapi.site",
+        {
+            "app_pip_index_url": f"http://builder:{PIP_TOKEN}@127.0.0.1:9/simple",
+            "app_pip_extra_args": "--retries 0 --timeout 2 /var/tmp/uidprobe",
+        },
+        "-v",
+    )
+    return live, run
+
+
+def test_setup_code_runs_as_the_build_user(host, failed_pip_run):
+    _live, run = failed_pip_run
+    assert host.file("/var/tmp/uidprobe.uid").exists, run.tail()
+    uid = int(host.file("/var/tmp/uidprobe.uid").content_string)
+    assert uid == host.user(BUILD_USER).uid
+    assert uid not in (0, host.user(APP).uid)
+    # The process it left behind was ended before the virtualenv was handed over.
+    assert host.run("ps -o pid= -u %s", BUILD_USER).stdout.strip() == ""
+
+
+def test_pip_failure_is_reported_without_the_index_credentials(failed_pip_run):
+    _live, run = failed_pip_run
+    task, message = run.failure()
+    assert run.returncode != 0, run.tail()
+    assert task == "pyops.fastapi.app : Stop with the reason", (task, message)
+    assert "(Report why pip failed): pip exited with status" in message, message
+    assert PIP_TOKEN not in run.stdout + run.stderr
+    assert SECRET not in run.stdout + run.stderr
+    assert SECRET[-32:] not in run.stdout + run.stderr
+
+
+def test_failed_build_leaves_no_credentials_and_keeps_the_live_release(host, failed_pip_run):
+    live, _run = failed_pip_run
+    assert host.check_output("readlink -f /opt/%s/current", APP) == live
+    assert host.check_output("grep -rl %s /opt/%s /tmp /var/tmp 2>/dev/null || true", PIP_TOKEN, APP) == ""
+
+
+def test_local_source_with_a_symlink_out_of_the_tree_fails_in_preflight(host_state, run_site, tmp_path):
+    secret = tmp_path / "controller-secret.txt"
+    secret.write_text("a file of the controller\n")
+    source = tmp_path / "app"
+    (source / "static").mkdir(parents=True)
+    (source / "main.py").write_text("from fastapi import FastAPI\n\napp = FastAPI()\n")
+    (source / "static" / "leak.txt").symlink_to(secret)
+    before = host_state()
+    run = run_site({"app_source": "local", "app_source_path": str(source)})
+    task, message = run.failure()
+    assert run.returncode != 0, run.tail()
+    assert task == "pyops.fastapi.app : Check the source tree can be published (app_source=example|local)", (
+        task,
+        message,
+    )
+    assert message.startswith(f"app_source=local: static/leak.txt is a symlink to {secret}, outside the source root")
+    assert host_state() == before, "the failed run changed files on the host"
