@@ -317,7 +317,7 @@ def check_exposure(cfg: dict, check: Check) -> None:
 
 def env_files(cfg: dict) -> list[str]:
     paths = [cfg["env_file"]]
-    paths += [os.path.join(slot["dir"], "env") for _, slot in sorted(cfg["slots"].items())]
+    paths += [os.path.join(slot["dir"], "env") for slot in sorted(cfg["slots"].values(), key=lambda slot: slot["dir"])]
     return paths
 
 
@@ -440,8 +440,8 @@ def check_listeners(cfg: dict, check: Check) -> None:
 
 def check_detailed_health(cfg: dict, check: Check) -> None:
     source = cfg["outside_address"]
-    detailed, _, detailed_error = try_request(cfg, "/health/detailed", source=source)
-    health, _, health_error = try_request(cfg, "/health", source=source)
+    detailed, _headers, detailed_error = try_request(cfg, "/health/detailed", source=source)
+    health, _headers, health_error = try_request(cfg, "/health", source=source)
     shown = f"from {source}: /health/detailed {detailed or detailed_error}, /health {health or health_error}"
     # Refused: an error status of nginx's own, or the connection closed; never the app's answer.
     refused = detailed in (401, 403, 404, 444) or detailed is None
@@ -453,9 +453,9 @@ def check_rate_limit(cfg: dict, check: Check) -> None:
     source, count = cfg["outside_address"], cfg["rate_limit_requests"]
     statuses: dict = {}
     conn = None
-    for _ in range(count):
+    for _request in range(count):
         try:
-            status, _, conn = request(cfg, "/", source=source, conn=conn)
+            status, _headers, conn = request(cfg, "/", source=source, conn=conn)
         except (OSError, http.client.HTTPException) as exc:
             status, conn = type(exc).__name__, None
         statuses[status] = statuses.get(status, 0) + 1
@@ -520,7 +520,7 @@ def _journal_matches(cfg: dict) -> list[str]:
 def _log_files(cfg: dict) -> list[str]:
     files = []
     for root_dir in (cfg["nginx_log_dir"], cfg["log_dir"]):
-        for root, _, names in os.walk(root_dir):
+        for root, _dirs, names in os.walk(root_dir):
             files += [os.path.join(root, name) for name in sorted(names)]
     return [path for path in files if os.path.isfile(path) and not os.path.islink(path)]
 
