@@ -40,7 +40,7 @@ _NGINX_SIZE = re.compile(r"[0-9]{1,12}[kKmMgG]?")
 _NGINX_TIME = re.compile(r"(?:[0-9]{1,9}(?:ms|s|m|h|d|w|M|y)?)+")
 _URL_PATH = re.compile(r"/[A-Za-z0-9._~/-]*")
 _HTTP_URL = re.compile(
-    r"(?P<scheme>https?)://(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?P<path>/[A-Za-z0-9._~/%:@+,=-]*)?"
+    r"(?P<scheme>https?)://(?P<userinfo>[A-Za-z0-9._~%!$&*+,=:-]+@)?(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?P<path>/[A-Za-z0-9._~/%:@+,=-]*)?"
 )
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&*+/=?^_`|~-]{1,64}@(?P<domain>[A-Za-z0-9.-]+)")
 _GIT_REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/+-]*")
@@ -215,12 +215,14 @@ def url_path(value):
     return "//" not in value and not {".", ".."} & set(value.split("/"))
 
 
-def http_url(value, https_only=False):
+def http_url(value, https_only=False, allow_userinfo=False):
     """An http:// or https:// URL without spaces, quotes, braces, '?' or '#', whose host is a host name or an IP,
-    and whose path is a url_path."""
+    and whose path is a url_path. allow_userinfo admits user:password@ (a package index with credentials)."""
     value = _text(value, 2048)
     match = value is not None and _HTTP_URL.fullmatch(value)
     if not match or (https_only and match.group("scheme") != "https"):
+        return False
+    if match.group("userinfo") and not allow_userinfo:
         return False
     if match.group("path") and not url_path(match.group("path")):
         return False

@@ -96,4 +96,4 @@ def test_hostile_value_fails_in_preflight(outcome, index, name):
     failed = outcome[f"case{index}"]
     assert [task for task, _ in failed] == [TASK], failed
     messages = failed[0][1]
-    assert messages and all(msg.startswith(f"{name} '") for msg in messages), messages
+    assert messages and all(msg.startswith(f"{name} ") and "is invalid" in msg for msg in messages), messages
