@@ -4,6 +4,7 @@ on the controller in its own virtualenv (its cryptography pin clashes with ansib
 connects only to this scenario's container."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,8 +36,11 @@ def test_nginx_meets_mozilla_intermediate(host, sslyze, tmp_path):
         check=False,
     )
     print(run.stdout[-3000:])
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    assert "is compliant with Mozilla" in run.stdout, run.stdout[-3000:]
+    compliance = run.stdout[run.stdout.index("COMPLIANCE AGAINST TLS CONFIGURATION") :]
+    issues = re.findall(r"^\s+\* (\w+):", compliance, flags=re.MULTILINE)
+    # The scenario's certificate is self-signed, so the one finding allowed is that no public CA
+    # vouches for it (sslyze validates chains against its bundled trust stores only).
+    assert set(issues) <= {"certificate_path_validation"}, compliance
     scan = json.loads(report.read_text())["server_scan_results"][0]["scan_result"]
     accepted = {
         name: scan[name]["result"]["accepted_cipher_suites"]
@@ -44,3 +48,4 @@ def test_nginx_meets_mozilla_intermediate(host, sslyze, tmp_path):
     }
     assert accepted == {name: [] for name in accepted}
     assert scan["tls_1_3_cipher_suites"]["result"]["accepted_cipher_suites"]
+    assert scan["tls_1_2_cipher_suites"]["result"]["accepted_cipher_suites"]
