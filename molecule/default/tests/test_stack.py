@@ -50,7 +50,7 @@ def test_master_and_workers_run_as_app_user(host):
 def test_unit_exposure_score(host):
     out = host.check_output("systemd-analyze security --no-pager %s", _live_unit(host))
     score = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", out).group(1))
-    assert score <= 1.5, out.splitlines()[-1]
+    assert score <= 1.2, out.splitlines()[-1]
 
 
 def test_env_files_are_not_world_readable(host):
