@@ -312,6 +312,23 @@ CORPUS = {
     ),
     "systemd_cpu_quota": ("systemd", match(r"(|[0-9]+%)\Z"), None, "150%", {}, ["150"]),
     "systemd_tasks_max": ("systemd", match(r"(|infinity|[0-9]+|[0-9]{1,3}%)\Z"), None, "256", {}, ["-1"]),
+    "systemd_ip_address_allow": (
+        "systemd",
+        lambda x: x in ("any", "localhost", "link-local", "multicast") or v.ip_network(x),
+        "ip_network",
+        "10.0.0.0/8",
+        {},
+        ["10.0.0.0/8 192.168.0.0/16", "10.0.0.300", "anywhere", "10.0.0.1\nExecStartPre=+/bin/id"],
+    ),
+    "systemd_ip_address_deny": (
+        "systemd",
+        lambda x: x in ("any", "localhost", "link-local", "multicast") or v.ip_network(x),
+        "ip_network",
+        "any",
+        {},
+        ["any localhost", "::1/129", "Any"],
+    ),
+    "systemd_socket_group": ("systemd", v.system_name, "system_name", "www-data", {}, ["www data", "root:root", "-g"]),
     "systemd_umask": ("systemd", match(r"0?[0-7]{3}\Z"), None, "0027", {}, ["0028", "27"]),
     "systemd_runtime_directory_mode": ("systemd", match(r"0?[0-7]{3}\Z"), None, "0755", {}, ["0o755"]),
     "systemd_restrict_address_families": (
