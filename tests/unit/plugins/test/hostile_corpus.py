@@ -89,7 +89,7 @@ def absolute_path_after_dash(value):
 
 
 def forwarded_allow_ips(value):
-    return value == "*" or (isinstance(value, str) and all(v.ip_network(i.strip(" ")) for i in value.split(",")))
+    return isinstance(value, str) and all(i.strip(" ") == "*" or v.ip_network(i.strip(" ")) for i in value.split(","))
 
 
 def git_repo(value):
@@ -244,7 +244,7 @@ CORPUS = {
         "ip_network",
         "127.0.0.1, ::1,10.0.0.0/8",
         {},
-        ["127.0.0.1,", "* ", "127.0.0.1 10.0.0.1", "localhost", "127.0.0.1\n"],
+        ["127.0.0.1,", "*;", "127.0.0.1 10.0.0.1", "localhost", "127.0.0.1\n"],
     ),
     "gunicorn_proc_name": (
         "gunicorn",
