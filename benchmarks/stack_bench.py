@@ -90,6 +90,8 @@ def start_container(name: str, distro: str) -> Container:
             "docker", "run", "-d", "--name", name, "--hostname", name,
             "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
             "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro", "--cgroupns", "host",
+            # As in Molecule: systemd applies the units' mount sandbox only with CAP_SYS_ADMIN.
+            "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
             "--add-host", f"{SERVER_NAME}:127.0.0.1",
             image, "/lib/systemd/systemd",
         ],

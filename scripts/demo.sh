@@ -28,6 +28,7 @@ if ! docker container inspect "$NAME" >/dev/null 2>&1; then
     --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
     -v "/sys/fs/cgroup:/sys/fs/cgroup:${PYOPS_CGROUP_MODE:-ro}" \
     ${PYOPS_PRIVILEGED:+--privileged} --cgroupns "${PYOPS_CGROUPNS_MODE:-host}" \
+    --cap-add SYS_ADMIN --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
     -p "127.0.0.1:${HTTPS_PORT}:443" \
     "$IMAGE" /lib/systemd/systemd >/dev/null
 elif [ "$(docker container inspect -f '{{.State.Running}}' "$NAME")" != true ]; then
