@@ -40,7 +40,8 @@ _NGINX_SIZE = re.compile(r"[0-9]{1,12}[kKmMgG]?")
 _NGINX_TIME = re.compile(r"(?:[0-9]{1,9}(?:ms|s|m|h|d|w|M|y)?)+")
 _URL_PATH = re.compile(r"/[A-Za-z0-9._~/-]*")
 _HTTP_URL = re.compile(
-    r"(?P<scheme>https?)://(?P<userinfo>[A-Za-z0-9._~%!$&*+,=:-]+@)?(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?P<path>/[A-Za-z0-9._~/%:@+,=-]*)?"
+    r"(?P<scheme>https?)://(?P<userinfo>[A-Za-z0-9._~%!$&*+,=:-]+@)?"
+    r"(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?P<path>/[A-Za-z0-9._~/%:@+,=-]*)?"
 )
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&*+/=?^_`|~-]{1,64}@(?P<domain>[A-Za-z0-9.-]+)")
 _GIT_REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/+-]*")

@@ -91,9 +91,9 @@ def test_valid_values_pass(outcome):
     assert outcome["valid"] == []
 
 
-@pytest.mark.parametrize(("index", "name"), [(i, name) for i, (name, _) in enumerate(HOSTILE)])
+@pytest.mark.parametrize(("index", "name"), [(i, case[0]) for i, case in enumerate(HOSTILE)])
 def test_hostile_value_fails_in_preflight(outcome, index, name):
     failed = outcome[f"case{index}"]
-    assert [task for task, _ in failed] == [TASK], failed
+    assert [entry[0] for entry in failed] == [TASK], failed
     messages = failed[0][1]
     assert messages and all(msg.startswith(f"{name} ") and "is invalid" in msg for msg in messages), messages
