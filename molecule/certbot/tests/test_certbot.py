@@ -188,6 +188,16 @@ def test_certbot_service_gets_the_ca_bundle_for_renewals(host):
     assert bundle.content_string == host.file(TEST_CA).content_string
 
 
+def test_audit_passes_with_the_acme_certificate_and_its_renewal_timer(host):
+    # The acme branch of the audit: certbot.timer and the renewal configuration, on a real lineage.
+    run = stack.run_playbook("pyops.fastapi.audit", {}, "--check")
+    table = next(r["msg"] for name, r in run.results() if name == "pyops.fastapi.audit : Show the checklist")
+    assert run.returncode == 0, ("\n".join(table), run.failure())
+    renewal = next(row for row in table if row.startswith("certificate renewal"))
+    assert "  pass  " in renewal and "certbot.timer enabled/active" in renewal, renewal
+    assert f"/etc/letsencrypt/renewal/{NAME}.conf present" in renewal, renewal
+
+
 def test_deploy_hook_is_executable(host):
     hook = host.file(DEPLOY_HOOK)
     assert hook.mode == 0o755
