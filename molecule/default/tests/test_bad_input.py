@@ -1,8 +1,16 @@
 """Wrong input fails early, names the variable, and changes nothing on the host."""
 
 import json
+import os
 
 import pytest
+
+# Preflight runs in the first play before anything touches the host, the same code on every
+# distribution: `make molecule-all` runs these cases once (Debian 12), and the Debian 13 run from
+# the tarball sets PYOPS_SKIP_PREFLIGHT_CASES=1 to keep the suite within its time budget.
+pytestmark = pytest.mark.skipif(
+    os.environ.get("PYOPS_SKIP_PREFLIGHT_CASES") == "1", reason="preflight cases run on the Debian 12 pass"
+)
 
 BAD_INPUTS = [
     ({"app_name": "Bad Name!"}, "app_name"),
