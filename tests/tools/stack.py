@@ -65,11 +65,24 @@ class PlaybookRun:
         except ValueError:
             self.report = {}
 
-    def results(self):
+    def host_results(self):
         for play in self.report.get("plays", []):
             for task in play.get("tasks", []):
-                for result in task.get("hosts", {}).values():
-                    yield task["task"]["name"], result
+                for host, result in task.get("hosts", {}).items():
+                    yield host, task["task"]["name"], result
+
+    def results(self):
+        for _host, name, result in self.host_results():
+            yield name, result
+
+    def failures_by_host(self):
+        """host -> [(task name without its role prefix, its failed items' messages or [msg])]."""
+        failed = {}
+        for host, name, result in self.host_results():
+            if result.get("failed"):
+                items = [item.get("msg", "") for item in result.get("results", []) if item.get("failed")]
+                failed.setdefault(host, []).append((name.split(" : ", 1)[-1], items or [result.get("msg")]))
+        return failed
 
     def failure(self):
         """(task name, message) of the last failed task, the one that ended the run. A loop's

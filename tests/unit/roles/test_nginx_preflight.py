@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from ansible_collections.pyops.fastapi.tests.tools.stack import PlaybookRun
 
 REPO = Path(__file__).resolve().parents[3]
 ANSIBLE_PLAYBOOK = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) or "ansible-playbook"
@@ -75,16 +76,8 @@ def outcome(tmp_path_factory):
         check=False,
         timeout=300,
     )
-    report = json.loads(proc.stdout[proc.stdout.index("{") :])
-    failed = {host: [] for host in hosts}
-    for play in report["plays"]:
-        for task in play["tasks"]:
-            for host, result in task["hosts"].items():
-                if result.get("failed"):
-                    items = [item["msg"] for item in result.get("results", []) if item.get("failed")]
-                    # "role : task name" -> "task name"
-                    failed[host].append((task["task"]["name"].split(" : ", 1)[-1], items or [result.get("msg")]))
-    return failed
+    failed = PlaybookRun(proc).failures_by_host()
+    return {host: failed.get(host, []) for host in hosts}
 
 
 def test_valid_values_pass(outcome):
