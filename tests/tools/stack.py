@@ -65,9 +65,12 @@ class PlaybookRun:
         except ValueError:
             self.report = {}
 
-    def host_results(self):
-        for play in self.report.get("plays", []):
-            for task in play.get("tasks", []):
+    def host_results(self, play=None):
+        """(host, task name, result) of every task, or of the plays named `play` only."""
+        for each in self.report.get("plays", []):
+            if play is not None and each["play"]["name"] != play:
+                continue
+            for task in each.get("tasks", []):
                 for host, result in task.get("hosts", {}).items():
                     yield host, task["task"]["name"], result
 

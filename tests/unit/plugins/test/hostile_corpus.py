@@ -111,6 +111,13 @@ NGINX_UPSTREAM = (
     r"| fail_timeout=[0-9]+[smh]?| backup| down)*\Z"
 )
 
+# nginx_upstream_drained: the preflight requires the host:port part of an nginx_upstream_servers
+# entry (which matches NGINX_UPSTREAM), so a drained entry is at most this.
+NGINX_UPSTREAM_ADDRESS = (
+    rf"(unix:/[A-Za-z0-9._@+~=,:/-]+|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:{NGINX_UPSTREAM_PORT}"
+    rf"|\[[0-9A-Fa-f:.]+\]:{NGINX_UPSTREAM_PORT})\Z"
+)
+
 PATH_EXTRA = ["/", "/opt/app/", "/opt//app", "/opt/./app", "opt/app", "/opt/app name", "/opt/%i/x", "/opt/$x"]
 HOST_EXTRA = ["Api.example.test", "*.example.test", "a_b.example.test", "-a.example.test", "api.example.test x"]
 
@@ -467,6 +474,22 @@ CORPUS = {
         {},
         ["/docs/../etc", "/docs;", "/docs {", "docs", "/docs/./x", "/docs$"],
     ),
+    "nginx_backend_allow": (
+        "nginx",
+        v.ip_network,
+        "ip_network",
+        "10.0.0.10/32",
+        {},
+        ["all", "10.0.0.10; allow all", "10.0.0.10 1;\n    0.0.0.0/0", "10.0.0.0/33", "lb.example.test"],
+    ),
+    "nginx_upstream_drained": (
+        "nginx",
+        match(NGINX_UPSTREAM_ADDRESS),
+        None,
+        "10.0.0.5:8080",
+        {},
+        ["10.0.0.5:8080 down; server 10.6.6.6:80", "10.0.0.5:8080;", "10.0.0.5", "10.0.0.5:8080\n"],
+    ),
     "nginx_detailed_health_allow": (
         "nginx",
         v.ip_network,
@@ -599,6 +622,14 @@ CORPUS = {
         ["file:///etc/passwd", "https://127.0.0.1:443 -k", "https://127.0.0.1/\n", "gopher://x/"],
     ),
     "release_gate_host": ("release", optional(v.hostname), "hostname", "api.example.test", {}, HOST_EXTRA),
+    "release_before_takeover_tasks": (
+        "release",
+        optional(v.absolute_path),
+        "absolute_path",
+        "/srv/deploy/drain.yml",
+        {},
+        PATH_EXTRA,
+    ),
     "release_gate_ca_path": ("release", optional(v.absolute_path), "absolute_path", "/etc/ssl/ca.pem", {}, PATH_EXTRA),
     "release_gate_certificate": (
         "release",

@@ -1,0 +1,148 @@
+"""Helpers for the cluster verify: one load balancer (lb) and two app servers (app1, app2) on the
+scenario's network; load runs inside the load balancer against its own nginx (tests/tools/stack.py)."""
+
+import base64
+import json
+import os
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import testinfra
+
+REPO = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO / "tests" / "tools"))
+
+import stack  # noqa: E402
+
+APP = "fastapi-app"
+NAME = "api.example.test"
+ORDERS = "orders-api"
+ORDERS_NAME = "orders.example.test"
+ADDRESSES = {"lb": "10.231.47.10", "app1": "10.231.47.11", "app2": "10.231.47.12"}
+# The scenario's network gateway: this machine, the controller, as seen by the containers.
+GATEWAY = "10.231.47.1"
+MEMBERS = f"/etc/nginx/pyops/{APP}.members.conf"
+
+
+def _host(name):
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    return testinfra.get_host(f"ansible://pyops-cluster-{name}?ansible_inventory={inventory}")
+
+
+@pytest.fixture(scope="session")
+def lb():
+    return _host("lb")
+
+
+@pytest.fixture(scope="session")
+def app1():
+    return _host("app1")
+
+
+@pytest.fixture(scope="session")
+def app2():
+    return _host("app2")
+
+
+def live_release(host, app=APP):
+    return host.check_output("readlink -f /opt/%s/current", app).rsplit("/", 1)[-1]
+
+
+def live_slot(host, app=APP):
+    return host.check_output("readlink /opt/%s/slots/live", app)
+
+
+def access_log_size(host, app=APP):
+    return int(host.check_output("stat -c %%s /var/log/nginx/%s.access.log", app))
+
+
+def upstreams_since(host, offset, app=APP):
+    """The upstream address of each request the load balancer logged after byte `offset`."""
+    out = host.check_output("tail -c +%s /var/log/nginx/%s.access.log", str(offset + 1), app)
+    return [line.split(" upstream=", 1)[1].split(" rt=", 1)[0] for line in out.splitlines() if " upstream=" in line]
+
+
+# Appends the members file's servers marked down, every 0.1 s, to a log on the load balancer.
+WATCH = r"""
+import sys, time
+path, out, stop = sys.argv[1], sys.argv[2], sys.argv[3]
+deadline = time.monotonic() + 900
+seen = None
+with open(out, "w") as log:
+    while time.monotonic() < deadline:
+        try:
+            down = sorted(line.split()[1] for line in open(path) if line.rstrip().endswith(" down;"))
+        except OSError:
+            down = ["unreadable"]
+        if down != seen:
+            log.write(" ".join(down) + "\n")
+            log.flush()
+            seen = down
+        try:
+            open(stop).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+"""
+
+
+@contextmanager
+def watch_members(lb):
+    """Yields a list that holds, afterwards, each distinct set of drained servers seen in order."""
+    lb.run_expect([0], "echo %s | base64 -d > /root/watch.py", base64.b64encode(WATCH.encode()).decode())
+    lb.run_expect([0], "rm -f /root/watch.stop /root/watch.log")
+    lb.run_expect([0], "setsid python3 /root/watch.py %s /root/watch.log /root/watch.stop </dev/null >/dev/null 2>&1 &", MEMBERS)
+    time.sleep(0.5)
+    seen = []
+    try:
+        yield seen
+    finally:
+        lb.run_expect([0], "touch /root/watch.stop")
+        time.sleep(0.5)
+        # Not check_output: it strips the last line, "" once every server is back.
+        seen.extend(lb.run_expect([0], "cat /root/watch.log").stdout.split("\n")[:-1])
+
+
+def deploy_under_load(lb, extra_vars, playbook="pyops.fastapi.site", name=NAME, path="/"):
+    """Run a playbook while load runs through the load balancer; returns (run, load summary,
+    upstreams the load balancer used, drained sets seen)."""
+    offset = access_log_size(lb)
+    with watch_members(lb) as drained, stack.load(lb, name=name, path=path) as summary:
+        run = stack.run_playbook(playbook, extra_vars)
+    return run, summary, upstreams_since(lb, offset), drained
+
+
+def assert_no_request_failed(summary):
+    assert summary["requests"] >= 200, summary
+    assert summary["failed"] == 0, summary
+    assert summary["errors"] == {}, summary
+
+
+def raw_request(host, address, port, path="/health", name=NAME):
+    """One HTTP/1.1 request from `host` to address:port; ('answer', status line) or ('closed'|'refused', reason)."""
+    script = r"""
+import socket, sys
+address, port, path, name = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+try:
+    sock = socket.create_connection((address, port), timeout=5)
+except OSError as exc:
+    print("refused", type(exc).__name__); sys.exit(0)
+sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
+data = b""
+try:
+    while chunk := sock.recv(4096):
+        data += chunk
+except OSError as exc:
+    print("closed", type(exc).__name__); sys.exit(0)
+print("answer", data.split(b"\r\n", 1)[0].decode() if data else "") if data else print("closed", "no bytes")
+"""
+    out = host.check_output("python3 -c %s %s %s %s %s", script, address, str(port), path, name)
+    kind, _, detail = out.partition(" ")
+    return kind, detail
+
+
+def json_of(text):
+    return json.loads(text)

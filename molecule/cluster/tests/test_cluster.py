@@ -1,0 +1,153 @@
+"""The cluster layout: the load balancer's upstream comes from the inventory, app servers answer
+the load balancer only, a rolling deploy under load through the load balancer loses no request,
+a failing release stops the rollout at the first server and leaves it on its previous release,
+and two apps share the hosts."""
+
+import shutil
+
+import pytest
+from conftest import (
+    ADDRESSES,
+    APP,
+    GATEWAY,
+    MEMBERS,
+    NAME,
+    ORDERS,
+    ORDERS_NAME,
+    REPO,
+    assert_no_request_failed,
+    deploy_under_load,
+    live_release,
+    live_slot,
+    raw_request,
+    stack,
+)
+
+APP_SERVERS = ("app1", "app2")
+CHECK_PLAY = "Check the cluster's topology and the input of every role before anything changes"
+ROLLOUT_PLAY = "Roll the release out to the app servers, a batch at a time"
+ENDPOINTS = {name: f"{ADDRESSES[name]}:8080" for name in APP_SERVERS}
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    src = tmp_path_factory.mktemp("cluster") / "app"
+    shutil.copytree(REPO / "roles" / "app" / "files" / "example_app", src)
+    return src
+
+
+def _servers(lb, path=MEMBERS):
+    return sorted(line.strip() for line in lb.file(path).content_string.splitlines() if line.strip())
+
+
+def test_upstream_comes_from_the_inventory(lb):
+    assert _servers(lb) == [f"server {ENDPOINTS[name]} max_fails=1 fail_timeout=5s;" for name in APP_SERVERS]
+    site = lb.file(f"/etc/nginx/sites-available/{APP}.conf").content_string
+    assert f"include {MEMBERS};" in site
+    # No app on the load balancer.
+    assert not lb.file(f"/opt/{APP}").exists
+
+
+def test_the_load_balancer_has_a_certificate_from_pebble(lb):
+    issuer = lb.check_output("openssl x509 -noout -issuer -in /etc/nginx/ssl/%s/fullchain.pem", NAME)
+    assert "Pebble" in issuer, issuer
+    # ... issued by certbot (acme mode), renewed by its timer.
+    assert lb.file(f"/etc/letsencrypt/live/{NAME}/fullchain.pem").exists
+
+
+def test_requests_through_the_load_balancer_reach_both_app_servers(lb, app1):
+    # One keep-alive connection per request: least_conn spreads them over both servers.
+    releases = {stack.fetch(lb, "/").headers["x-app-release"] for _ in range(20)}
+    assert releases, releases
+    log = lb.check_output("tail -n 40 /var/log/nginx/%s.access.log", APP)
+    assert all(ENDPOINTS[name] in log for name in APP_SERVERS), log
+    # The app server logs the client the load balancer saw (loopback here), via the load balancer.
+    backend_log = app1.check_output("tail -n 20 /var/log/nginx/%s.access.log", APP)
+    assert f"127.0.0.1 via {ADDRESSES['lb']}" in backend_log, backend_log
+
+
+def test_app_servers_answer_the_load_balancer_only(lb, app1, app2):
+    for server in APP_SERVERS:
+        address = ADDRESSES[server]
+        kind, status = raw_request(lb, address, 8080)
+        assert (kind, status) == ("answer", "HTTP/1.1 200 OK"), (server, kind, status)
+        # The other app server and this machine (the network's gateway) get no answer at all.
+        other = app2 if server == "app1" else app1
+        assert raw_request(other, address, 8080)[0] == "closed", server
+        # No public listener on an app server: nothing on 443 or 80, and no TCP port of the app.
+        for port in (443, 80):
+            assert raw_request(lb, address, port)[0] == "refused", (server, port)
+    # Docker's embedded DNS listens on 127.0.0.11 in every container: loopback listeners aside.
+    listeners = [line.split()[3] for line in app1.check_output("ss -Hltn").splitlines()]
+    public = {address.rsplit(":", 1)[1] for address in listeners if not address.startswith(("127.", "[::1]"))}
+    assert public == {"8080", "8081"}, listeners
+
+
+def test_this_machine_gets_no_answer_either(app1):
+    import socket
+
+    with socket.create_connection((ADDRESSES["app1"], 8080), timeout=5) as sock:
+        sock.sendall(f"GET /health HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n".encode())
+        assert sock.recv(4096) == b""
+    log = app1.check_output("tail -n 5 /var/log/nginx/%s.access.log", APP)
+    assert f"{GATEWAY} via {GATEWAY}" in log and '"GET /health HTTP/1.1" 444' in log, log
+
+
+def test_rolling_deploy_under_load_loses_no_request(lb, app1, app2, source):
+    (source / "static" / "rollout.txt").write_text("rolling deploy\n")
+    before = {name: (live_release(host), live_slot(host)) for name, host in (("app1", app1), ("app2", app2))}
+
+    run, summary, upstreams, drained = deploy_under_load(lb, {"app_source": "local", "app_source_path": str(source)})
+
+    assert run.returncode == 0, run.tail()
+    assert_no_request_failed(summary)
+    # Each app server was out of rotation on its own, one after the other, and back at the end.
+    assert [state for state in drained if state] == [ENDPOINTS["app1"], ENDPOINTS["app2"]], drained
+    assert drained[-1] == "", drained
+    assert _servers(lb) == [f"server {ENDPOINTS[name]} max_fails=1 fail_timeout=5s;" for name in APP_SERVERS]
+    after = {name: (live_release(host), live_slot(host)) for name, host in (("app1", app1), ("app2", app2))}
+    for name in APP_SERVERS:
+        assert after[name][0] != before[name][0] and after[name][1] != before[name][1], (before, after)
+    # Both servers answered during the window, with the old release and then the new one.
+    assert set(upstreams) >= set(ENDPOINTS.values()), set(upstreams)
+    assert set(summary["releases"]) == {before["app1"][0], before["app2"][0], after["app1"][0], after["app2"][0]}, summary
+    print("rolling deploy under load:", summary)
+
+
+def test_failing_release_stops_the_rollout_at_the_first_server(lb, app1, app2, source):
+    (source / "main.py").write_text("raise RuntimeError('this release cannot start')\n")
+    before = {name: (live_release(host), live_slot(host)) for name, host in (("app1", app1), ("app2", app2))}
+
+    run, summary, _upstreams, drained = deploy_under_load(lb, {"app_source": "local", "app_source_path": str(source)})
+
+    assert run.returncode != 0
+    failures = run.failures_by_host()
+    # app1, first of the serial batches, failed at its gate and stopped the rollout; app2 was never reached.
+    assert set(failures) == {"pyops-cluster-app1"}, failures
+    task, messages = failures["pyops-cluster-app1"][-1]
+    assert task == "Stop the rollout at the failed app server", failures
+    assert "The release failed on pyops-cluster-app1" in messages[0], messages
+    assert "this release cannot start" in messages[0], messages
+    assert "still serves its previous release and is back in the load balancers" in messages[0], messages
+    # app2 passed the first play's checks but the rollout never reached it.
+    assert "pyops-cluster-app2" in {host for host, _task, _result in run.host_results(play=CHECK_PLAY)}
+    rollout = {host for host, _task, _result in run.host_results(play=ROLLOUT_PLAY)}
+    assert rollout == {"pyops-cluster-app1"}, rollout
+    # Traffic was unaffected, app1 went out of rotation and came back; app2 was never drained.
+    assert_no_request_failed(summary)
+    assert [state for state in drained if state] == [ENDPOINTS["app1"]], drained
+    assert drained[-1] == "", drained
+    after = {name: (live_release(host), live_slot(host)) for name, host in (("app1", app1), ("app2", app2))}
+    assert after == before, (before, after)
+    assert set(summary["releases"]) == {before["app1"][0], before["app2"][0]}, summary
+
+
+def test_two_apps_share_the_hosts(lb, app1, app2):
+    orders = stack.fetch(lb, "/orders/ping", name=ORDERS_NAME)
+    assert orders.status == 200, orders.text
+    assert stack.fetch(lb, "/health").status == 200
+    # The second app runs on app1 only, next to the bundled one, on its own backend port.
+    assert app1.file(f"/opt/{ORDERS}/current").exists and not app2.file(f"/opt/{ORDERS}").exists
+    assert _servers(lb, f"/etc/nginx/pyops/{ORDERS}.members.conf") == [
+        f"server {ADDRESSES['app1']}:8081 max_fails=1 fail_timeout=5s;"
+    ]
