@@ -151,3 +151,63 @@ def test_two_apps_share_the_hosts(lb, app1, app2):
     assert _servers(lb, f"/etc/nginx/pyops/{ORDERS}.members.conf") == [
         f"server {ADDRESSES['app1']}:8081 max_fails=1 fail_timeout=5s;"
     ]
+
+
+ORDERS_VARS = {
+    "pyops_fastapi_app_hosts": "orders_app",
+    "app_name": ORDERS,
+    "app_source": "local",
+    "app_source_path": str(REPO / "molecule" / "deploy" / "apps" / "orders"),
+    "app_module": "orders.api.asgi:application",
+    "app_secret_key": "orders-secret-7c2e9a4b1d8f3e6a0b5c2d9e4f7a1b3c",
+    "app_env": {"ORDERS_GREETING": "hello"},
+    "nginx_server_name": ORDERS_NAME,
+    "nginx_backend_port": 8081,
+    "release_health_endpoints": [
+        {"path": "/_status/live", "json": {"alive": True}},
+        {"path": "/_status/ready", "status": [200], "json": {"state": "accepting", "checks": {"config": "ok"}}},
+    ],
+}
+
+
+def _shared_nginx_files(host):
+    return host.check_output("sha256sum /etc/nginx/sites-available/000-default-deny.conf 2>/dev/null || true")
+
+
+def test_rerunning_the_second_app_changes_nothing(lb, app1, app2):
+    shared = {name: _shared_nginx_files(host) for name, host in (("lb", lb), ("app1", app1))}
+    fingerprints = {name: stack.host_fingerprint(host) for name, host in (("lb", lb), ("app1", app1), ("app2", app2))}
+
+    run = stack.run_playbook("pyops.fastapi.cluster", ORDERS_VARS)
+
+    assert run.returncode == 0, run.tail()
+    changed = {host: stats["changed"] for host, stats in run.changed().items()}
+    assert set(changed.values()) == {0}, changed
+    assert {name: _shared_nginx_files(host) for name, host in (("lb", lb), ("app1", app1))} == shared
+    assert {name: stack.host_fingerprint(host) for name, host in (("lb", lb), ("app1", app1), ("app2", app2))} == fingerprints
+
+
+CLASHES = {
+    # The second app on the first app's backend port: app1's preflight refuses it.
+    "backend-port": ({"nginx_backend_port": 8080}, "pyops-cluster-app1", ["nginx_backend_port 8080 of app orders-api", f"nginx_backend_port of app {APP}"]),
+    # The second app under the first app's name: the load balancer's preflight refuses it.
+    "server-name": ({"nginx_server_name": NAME}, "pyops-cluster-lb", [f"both serve {NAME}", f"app {APP}"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CLASHES))
+def test_a_clash_between_the_two_apps_fails_in_preflight(lb, app1, case):
+    change, failing_host, expected = CLASHES[case]
+    fingerprints = {name: stack.host_fingerprint(host) for name, host in (("lb", lb), ("app1", app1))}
+
+    run = stack.run_playbook("pyops.fastapi.cluster", {**ORDERS_VARS, **change})
+
+    assert run.returncode != 0
+    failures = run.failures_by_host()
+    assert list(failures) == [failing_host], failures
+    task, messages = failures[failing_host][0]
+    assert task == "Check the site does not clash with the other sites on the host", failures
+    for words in expected:
+        assert words in str(messages), messages
+    # The first play stops every host (any_errors_fatal): nothing changed anywhere.
+    assert {name: stack.host_fingerprint(host) for name, host in (("lb", lb), ("app1", app1))} == fingerprints
