@@ -94,7 +94,9 @@ def watch_members(lb):
     """Yields a list that holds, afterwards, each distinct set of drained servers seen in order."""
     lb.run_expect([0], "echo %s | base64 -d > /root/watch.py", base64.b64encode(WATCH.encode()).decode())
     lb.run_expect([0], "rm -f /root/watch.stop /root/watch.log")
-    lb.run_expect([0], "setsid python3 /root/watch.py %s /root/watch.log /root/watch.stop </dev/null >/dev/null 2>&1 &", MEMBERS)
+    lb.run_expect(
+        [0], "setsid python3 /root/watch.py %s /root/watch.log /root/watch.stop </dev/null >/dev/null 2>&1 &", MEMBERS
+    )
     time.sleep(0.5)
     seen = []
     try:

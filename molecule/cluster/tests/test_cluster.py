@@ -4,6 +4,7 @@ a failing release stops the rollout at the first server and leaves it on its pre
 and two apps share the hosts."""
 
 import shutil
+import socket
 
 import pytest
 from conftest import (
@@ -84,8 +85,6 @@ def test_app_servers_answer_the_load_balancer_only(lb, app1, app2):
 
 
 def test_this_machine_gets_no_answer_either(app1):
-    import socket
-
     with socket.create_connection((ADDRESSES["app1"], 8080), timeout=5) as sock:
         sock.sendall(f"GET /health HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n".encode())
         assert sock.recv(4096) == b""
@@ -110,7 +109,9 @@ def test_rolling_deploy_under_load_loses_no_request(lb, app1, app2, source):
         assert after[name][0] != before[name][0] and after[name][1] != before[name][1], (before, after)
     # Both servers answered during the window, with the old release and then the new one.
     assert set(upstreams) >= set(ENDPOINTS.values()), set(upstreams)
-    assert set(summary["releases"]) == {before["app1"][0], before["app2"][0], after["app1"][0], after["app2"][0]}, summary
+    assert set(summary["releases"]) == {before["app1"][0], before["app2"][0], after["app1"][0], after["app2"][0]}, (
+        summary
+    )
     print("rolling deploy under load:", summary)
 
 
@@ -184,12 +185,18 @@ def test_rerunning_the_second_app_changes_nothing(lb, app1, app2):
     changed = {host: stats["changed"] for host, stats in run.changed().items()}
     assert set(changed.values()) == {0}, changed
     assert {name: _shared_nginx_files(host) for name, host in (("lb", lb), ("app1", app1))} == shared
-    assert {name: stack.host_fingerprint(host) for name, host in (("lb", lb), ("app1", app1), ("app2", app2))} == fingerprints
+    assert {
+        name: stack.host_fingerprint(host) for name, host in (("lb", lb), ("app1", app1), ("app2", app2))
+    } == fingerprints
 
 
 CLASHES = {
     # The second app on the first app's backend port: app1's preflight refuses it.
-    "backend-port": ({"nginx_backend_port": 8080}, "pyops-cluster-app1", ["nginx_backend_port 8080 of app orders-api", f"nginx_backend_port of app {APP}"]),
+    "backend-port": (
+        {"nginx_backend_port": 8080},
+        "pyops-cluster-app1",
+        ["nginx_backend_port 8080 of app orders-api", f"nginx_backend_port of app {APP}"],
+    ),
     # The second app under the first app's name: the load balancer's preflight refuses it.
     "server-name": ({"nginx_server_name": NAME}, "pyops-cluster-lb", [f"both serve {NAME}", f"app {APP}"]),
 }
