@@ -143,12 +143,31 @@ def test_failing_release_stops_the_rollout_at_the_first_server(lb, app1, app2, s
     assert set(summary["releases"]) == {before["app1"][0], before["app2"][0]}, summary
 
 
+def test_rollback_on_demand_rolls_through_the_cluster(lb, app1, app2):
+    # The releases before the rolling deploy above: each server's newest older one.
+    previous = {
+        name: sorted(r for r in host.check_output("ls /opt/%s/releases", APP).split() if r < live_release(host))[-1]
+        for name, host in (("app1", app1), ("app2", app2))
+    }
+
+    run, summary, _upstreams, drained = deploy_under_load(lb, {}, playbook="pyops.fastapi.rollback")
+
+    assert run.returncode == 0, run.tail()
+    assert_no_request_failed(summary)
+    assert [state for state in drained if state] == [ENDPOINTS["app1"], ENDPOINTS["app2"]], drained
+    assert drained[-1] == "", drained
+    assert {name: live_release(host) for name, host in (("app1", app1), ("app2", app2))} == previous
+
+
 def test_two_apps_share_the_hosts(lb, app1, app2):
     orders = stack.fetch(lb, "/orders/ping", name=ORDERS_NAME)
     assert orders.status == 200, orders.text
     assert stack.fetch(lb, "/health").status == 200
     # The second app runs on app1 only, next to the bundled one, on its own backend port.
     assert app1.file(f"/opt/{ORDERS}/current").exists and not app2.file(f"/opt/{ORDERS}").exists
+    # Its own health paths are the ones its site never rate-limits (from release_health_endpoints).
+    site = lb.file(f"/etc/nginx/sites-available/{ORDERS}.conf").content_string
+    assert '"/_status/live" "";' in site and '"/_status/ready" "";' in site, site
     assert _servers(lb, f"/etc/nginx/pyops/{ORDERS}.members.conf") == [
         f"server {ADDRESSES['app1']}:8081 max_fails=1 fail_timeout=5s;"
     ]
