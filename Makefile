@@ -60,16 +60,18 @@ installed-collection: $(STAMP) ## Build the tarball and install it into .cache/i
 	test -f .cache/installed/ansible_collections/pyops/fastapi/MANIFEST.json
 
 # The full stack runs on Debian 12 from the checkout and on Debian 13 from the
-# collection installed out of the built tarball (as users get it); certbot on both; deploy
-# (every change and failure under load, a second app) on Debian 12.
-molecule-all: $(STAMP) image installed-collection ## Every scenario (harness; default and certbot on Debian 12 and 13; deploy)
+# collection installed out of the built tarball (as users get it); deploy (every change and
+# failure under load, a second app) and certbot on Debian 12; the cluster (a load balancer with a
+# Pebble certificate, two app servers, rolling deploys) on Debian 13 from the tarball, which also
+# keeps certificate issuance by ACME tested on Debian 13.
+molecule-all: $(STAMP) image installed-collection ## Every scenario (harness; default on Debian 12 and 13; deploy, certbot on 12; cluster on 13)
 	$(BIN)/molecule test -s harness
 	PYOPS_DISTRO=debian12 $(BIN)/molecule test -s default
 	PYOPS_DISTRO=debian13 PYOPS_INSTALLED_COLLECTIONS=$(CURDIR)/.cache/installed PYOPS_SKIP_PREFLIGHT_CASES=1 \
 	  $(BIN)/molecule test -s default
 	PYOPS_DISTRO=debian12 $(BIN)/molecule test -s deploy
 	PYOPS_DISTRO=debian12 $(BIN)/molecule test -s certbot
-	PYOPS_DISTRO=debian13 $(BIN)/molecule test -s certbot
+	PYOPS_DISTRO=debian13 PYOPS_INSTALLED_COLLECTIONS=$(CURDIR)/.cache/installed $(BIN)/molecule test -s cluster
 
 test: lint unit sanity molecule-all ## The whole suite, as CI runs it
 

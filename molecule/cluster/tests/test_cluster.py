@@ -52,8 +52,10 @@ def test_upstream_comes_from_the_inventory(lb):
 def test_the_load_balancer_has_a_certificate_from_pebble(lb):
     issuer = lb.check_output("openssl x509 -noout -issuer -in /etc/nginx/ssl/%s/fullchain.pem", NAME)
     assert "Pebble" in issuer, issuer
-    # ... issued by certbot (acme mode), renewed by its timer.
+    # ... issued by certbot (acme mode), renewed by its timer; converge ran a renewal dry run.
     assert lb.file(f"/etc/letsencrypt/live/{NAME}/fullchain.pem").exists
+    assert lb.service("certbot.timer").is_enabled and lb.service("certbot.timer").is_running
+    assert lb.file(f"/etc/letsencrypt/renewal/{NAME}.conf").contains("authenticator = webroot")
 
 
 def test_requests_through_the_load_balancer_reach_both_app_servers(lb, app1):
