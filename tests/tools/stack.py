@@ -20,6 +20,7 @@ LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
 PROBE = r"""
 import http.client, json, socket, ssl, sys
 scheme, port, path, name, source = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+headers = {**json.loads(sys.argv[6]), "Host": name}
 conn = (http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection)(name, port, timeout=10)
 sock = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
 if scheme == "https":
@@ -28,7 +29,7 @@ if scheme == "https":
     ctx.verify_mode = ssl.CERT_NONE
     sock = ctx.wrap_socket(sock, server_hostname=name)
 conn.sock = sock
-conn.request("GET", path, headers={"Host": name})
+conn.request("GET", path, headers=headers)
 resp = conn.getresponse()
 body = resp.read().decode("utf-8", "replace")
 print(json.dumps({"status": resp.status, "headers": {k.lower(): v for k, v in resp.getheaders()}, "body": body}))
@@ -45,10 +46,13 @@ class Response:
         return json.loads(self.text)
 
 
-def fetch(host, path, scheme="https", port=None, name="api.example.test", source="127.0.0.1"):
-    """GET path through nginx from inside the container; `source` picks the client address."""
+def fetch(host, path, scheme="https", port=None, name="api.example.test", source="127.0.0.1", headers=None):
+    """GET path through nginx from inside the container; `source` picks the client address,
+    `headers` adds request headers."""
     port = port or (443 if scheme == "https" else 80)
-    cmd = host.run("python3 -c %s %s %s %s %s %s", PROBE, scheme, str(port), path, name, source)
+    cmd = host.run(
+        "python3 -c %s %s %s %s %s %s %s", PROBE, scheme, str(port), path, name, source, json.dumps(headers or {})
+    )
     assert cmd.rc == 0, cmd.stderr
     return Response(json.loads(cmd.stdout))
 

@@ -142,7 +142,7 @@ except OSError as exc:
 print("answer", data.split(b"\r\n", 1)[0].decode() if data else "") if data else print("closed", "no bytes")
 """
     out = host.check_output("python3 -c %s %s %s %s %s", script, address, str(port), path, name)
-    kind, _, detail = out.partition(" ")
+    kind, detail = (out.split(" ", 1) + [""])[:2]
     return kind, detail
 
 

@@ -58,15 +58,23 @@ def test_the_load_balancer_has_a_certificate_from_pebble(lb):
     assert lb.file(f"/etc/letsencrypt/renewal/{NAME}.conf").contains("authenticator = webroot")
 
 
-def test_requests_through_the_load_balancer_reach_both_app_servers(lb, app1):
-    # One keep-alive connection per request: least_conn spreads them over both servers.
-    releases = {stack.fetch(lb, "/").headers["x-app-release"] for _ in range(20)}
-    assert releases, releases
+def test_requests_through_the_load_balancer_reach_both_app_servers(lb, app1, app2):
+    # One client connection per request: least_conn spreads them over both servers, whose
+    # releases differ (each built its own).
+    releases = {stack.fetch(lb, "/").headers["x-app-release"] for request in range(20)}
+    assert releases == {live_release(app1), live_release(app2)}, releases
     log = lb.check_output("tail -n 40 /var/log/nginx/%s.access.log", APP)
     assert all(ENDPOINTS[name] in log for name in APP_SERVERS), log
     # The app server logs the client the load balancer saw (loopback here), via the load balancer.
     backend_log = app1.check_output("tail -n 20 /var/log/nginx/%s.access.log", APP)
     assert f"127.0.0.1 via {ADDRESSES['lb']}" in backend_log, backend_log
+
+
+def test_the_app_sees_the_client_the_load_balancer_saw(lb):
+    # Through the load balancer and the backend nginx: the client's address and scheme, never a
+    # forged X-Forwarded-For (the app trusts the header and takes its first entry).
+    detailed = stack.fetch(lb, "/health/detailed", headers={"X-Forwarded-For": "203.0.113.66"}).json()
+    assert detailed["client"] == {"address": "127.0.0.1", "scheme": "https"}, detailed
 
 
 def test_app_servers_answer_the_load_balancer_only(lb, app1, app2):
@@ -98,10 +106,32 @@ def test_rolling_deploy_under_load_loses_no_request(lb, app1, app2, source):
     (source / "static" / "rollout.txt").write_text("rolling deploy\n")
     before = {name: (live_release(host), live_slot(host)) for name, host in (("app1", app1), ("app2", app2))}
 
-    run, summary, upstreams, drained = deploy_under_load(lb, {"app_source": "local", "app_source_path": str(source)})
+    # A code change and a change of the app servers' nginx (and the load balancer's) at once.
+    changes = {"app_source": "local", "app_source_path": str(source), "nginx_client_max_body_size": "12m"}
+
+    run, summary, upstreams, drained = deploy_under_load(lb, changes)
 
     assert run.returncode == 0, run.tail()
     assert_no_request_failed(summary)
+    # Each app server left the rotation before its own nginx reloaded (a reload closes the load
+    # balancer's idle connections to it), not only before its release took over.
+    for name in APP_SERVERS:
+        host = f"pyops-cluster-{name}"
+        steps = [
+            task
+            for each, task, result in run.host_results(play=ROLLOUT_PLAY)
+            if each == host
+            and result.get("changed")
+            and task.endswith(("Write the upstream servers of site " + APP, "pyops.fastapi.nginx : Render the site"))
+        ]
+        assert steps[:2] == [
+            f"pyops.fastapi.nginx : Write the upstream servers of site {APP}",
+            "pyops.fastapi.nginx : Render the site",
+        ], steps
+        assert (
+            "client_max_body_size 12m;"
+            in (app1 if name == "app1" else app2).file(f"/etc/nginx/sites-available/{APP}.conf").content_string
+        )
     # Each app server was out of rotation on its own, one after the other, and back at the end.
     assert [state for state in drained if state] == [ENDPOINTS["app1"], ENDPOINTS["app2"]], drained
     assert drained[-1] == "", drained

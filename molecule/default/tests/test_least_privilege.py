@@ -152,6 +152,13 @@ def test_forwarded_headers_from_nginx_are_trusted_without_star(host, fetch):
     assert direct == "HTTP/1.1 307 Temporary Redirect http://api.example.test/health", direct
 
 
+def test_the_app_sees_the_address_nginx_saw_not_a_forged_one(fetch):
+    # A client's own X-Forwarded-For must not become the app's client address: the app trusts the
+    # header from nginx and takes its first entry.
+    detailed = fetch("/health/detailed", headers={"X-Forwarded-For": "203.0.113.66"}).json()
+    assert detailed["client"] == {"address": "127.0.0.1", "scheme": "https"}, detailed
+
+
 BAD_INPUTS = [
     (
         {"gunicorn_forwarded_allow_ips": "*"},

@@ -126,6 +126,8 @@ def test_detailed_health_names_the_release(main):
     _aware_utc(body["started_at"])
     assert body["checks"]["app_ready"] is True
     assert body["checks"]["database"] == "not_configured"
+    # Who the app believes it talks to (behind nginx: the address nginx passes on).
+    assert body["client"] == {"address": "testclient", "scheme": "http"}
 
 
 def test_every_response_carries_the_release_header(main):

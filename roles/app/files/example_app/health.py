@@ -22,7 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from config import get_settings
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 # The name of the directory holding this file: releases/<id> on a deployed host,
 # so it tells which release is serving.
@@ -156,11 +156,13 @@ async def readiness_check(response: Response) -> dict:
 
 
 @router.get("/health/detailed")
-async def detailed_health() -> dict:
+async def detailed_health(request: Request) -> dict:
     """Detailed health for operators: keep it off the public internet."""
     settings = get_settings()
     return {
         "status": "healthy",
+        # Who the app believes it talks to, after the proxies' X-Forwarded-For/-Proto.
+        "client": {"address": request.client.host if request.client else None, "scheme": request.url.scheme},
         "timestamp": utc_now_iso(),
         "release": RELEASE,
         "app": settings.app_name,
