@@ -161,12 +161,12 @@ def load(host, name="api.example.test", path="/", connections=4, rate=25, releas
         release_header,
     ]
     host.run_expect([0], "setsid " + " ".join(shlex.quote(a) for a in argv) + " </dev/null >/root/load.log 2>&1 &")
-    time.sleep(2)  # some traffic before the change starts
+    time.sleep(1)  # some traffic before the change starts (the playbook's checks add more)
     summary = {}
     try:
         yield summary
     finally:
-        time.sleep(2)  # some traffic after the change
+        time.sleep(1)  # some traffic after the change
         host.run_expect([0], "touch /root/load.stop")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not host.file("/root/load.json").exists:

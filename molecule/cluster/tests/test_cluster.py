@@ -22,6 +22,7 @@ from conftest import (
     live_slot,
     raw_request,
     stack,
+    watch_members,
 )
 
 APP_SERVERS = ("app1", "app2")
@@ -39,6 +40,20 @@ def source(tmp_path_factory):
 
 def _servers(lb, path=MEMBERS):
     return sorted(line.strip() for line in lb.file(path).content_string.splitlines() if line.strip())
+
+
+def test_rerunning_the_first_app_changes_nothing(lb, app1, app2):
+    # Right after the converge (both apps): the bundled app's site playbook alone changes nothing
+    # on any host, and reloads no load balancer.
+    fingerprints = {name: stack.host_fingerprint(host) for name, host in (("lb", lb), ("app1", app1), ("app2", app2))}
+    with watch_members(lb) as drained:
+        run = stack.run_playbook("pyops.fastapi.site", {})
+    assert run.returncode == 0, run.tail()
+    changed = {host: stats["changed"] for host, stats in run.changed().items()}
+    assert set(changed.values()) == {0}, changed
+    assert [state for state in drained if state] == [], drained
+    after = {name: stack.host_fingerprint(host) for name, host in (("lb", lb), ("app1", app1), ("app2", app2))}
+    assert after == fingerprints
 
 
 def test_upstream_comes_from_the_inventory(lb):
