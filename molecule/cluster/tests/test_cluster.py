@@ -56,6 +56,17 @@ def test_rerunning_the_first_app_changes_nothing(lb, app1, app2):
     assert after == fingerprints
 
 
+def test_a_limited_run_is_refused_before_any_change(lb, app1):
+    # The load balancers and the app servers read each other's addresses: --limit is refused by name.
+    fingerprints = {name: stack.host_fingerprint(host) for name, host in (("lb", lb), ("app1", app1))}
+    run = stack.run_playbook("pyops.fastapi.site", {}, "--limit", "pyops-cluster-app1")
+    assert run.returncode != 0
+    task, message = run.failure()
+    assert task == "Check every host of the cluster is in the run", (task, message)
+    assert "left out:" in message and "pyops-cluster-lb" in message and "pyops-cluster-app2" in message, message
+    assert {name: stack.host_fingerprint(host) for name, host in (("lb", lb), ("app1", app1))} == fingerprints
+
+
 def test_upstream_comes_from_the_inventory(lb):
     assert _servers(lb) == [f"server {ENDPOINTS[name]} max_fails=1 fail_timeout=5s;" for name in APP_SERVERS]
     site = lb.file(f"/etc/nginx/sites-available/{APP}.conf").content_string
