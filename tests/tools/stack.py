@@ -7,7 +7,9 @@ import base64
 import json
 import os
 import shlex
+import shutil
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,12 +110,8 @@ class PlaybookRun:
         return (self.stdout[-2000:] + self.stderr[-2000:]).strip()
 
 
-def run_playbook(playbook, extra_vars, *args, timeout=900):
-    """Run a playbook of the collection by FQCN against the scenario's inventory, as a user would.
-
-    ANSIBLE_COLLECTIONS_PATH from the provisioner decides which copy of the collection runs:
-    the checkout, or the one installed from the tarball.
-    """
+def run_ansible_playbook(argv, timeout=900):
+    """Run ansible-playbook with argv (its arguments) and the JSON callback; returns a PlaybookRun."""
     env = dict(
         os.environ,
         ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
@@ -121,17 +119,19 @@ def run_playbook(playbook, extra_vars, *args, timeout=900):
         ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
         ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
     )
-    cmd = [
-        "ansible-playbook",
-        "-i",
-        os.environ["MOLECULE_INVENTORY_FILE"],
-        playbook,
-        "-e",
-        json.dumps(extra_vars),
-        *args,
-    ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    executable = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) or "ansible-playbook"
+    proc = subprocess.run([executable, *argv], env=env, capture_output=True, text=True, timeout=timeout, check=False)
     return PlaybookRun(proc)
+
+
+def run_playbook(playbook, extra_vars, *args, timeout=900):
+    """Run a playbook of the collection by FQCN against the scenario's inventory, as a user would.
+
+    ANSIBLE_COLLECTIONS_PATH from the provisioner decides which copy of the collection runs:
+    the checkout, or the one installed from the tarball.
+    """
+    argv = ["-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook, "-e", json.dumps(extra_vars), *args]
+    return run_ansible_playbook(argv, timeout=timeout)
 
 
 @contextmanager

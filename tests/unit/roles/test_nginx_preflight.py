@@ -8,17 +8,12 @@ already deployed from the role's own template into a directory per case, and run
 one more app against that directory, as it reads /etc/nginx/sites-available on a real host."""
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from ansible_collections.pyops.fastapi.tests.tools.stack import PlaybookRun
+from ansible_collections.pyops.fastapi.tests.tools.stack import run_ansible_playbook
 
 REPO = Path(__file__).resolve().parents[3]
-ANSIBLE_PLAYBOOK = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) or "ansible-playbook"
 TASK = "Check the client timeouts, the rate limit and the private docs options"
 PLAYBOOK = """
 - name: Check the nginx role's input
@@ -68,22 +63,8 @@ def outcome(tmp_path_factory):
     hosts = {"valid": VALID} | {f"case{i}": {name: value} for i, (name, value) in enumerate(HOSTILE)}
     (tmp / "inventory.json").write_text(json.dumps({"all": {"hosts": hosts}}), encoding="utf-8")
     (tmp / "preflight.yml").write_text(PLAYBOOK, encoding="utf-8")
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-    )
-    proc = subprocess.run(
-        [ANSIBLE_PLAYBOOK, "-i", str(tmp / "inventory.json"), str(tmp / "preflight.yml")],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=300,
-    )
-    failed = PlaybookRun(proc).failures_by_host()
+    run = run_ansible_playbook(["-i", str(tmp / "inventory.json"), str(tmp / "preflight.yml")], timeout=300)
+    failed = run.failures_by_host()
     return {host: failed.get(host, []) for host in hosts}
 
 
@@ -203,22 +184,7 @@ def sites_outcome(tmp_path_factory):
     }
     (tmp / "inventory.json").write_text(json.dumps(inventory), encoding="utf-8")
     (tmp / "sites.yml").write_text(SITES_PLAYBOOK, encoding="utf-8")
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-    )
-    proc = subprocess.run(
-        [ANSIBLE_PLAYBOOK, "--check", "-i", str(tmp / "inventory.json"), str(tmp / "sites.yml")],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=300,
-    )
-    run = PlaybookRun(proc)
+    run = run_ansible_playbook(["--check", "-i", str(tmp / "inventory.json"), str(tmp / "sites.yml")], timeout=300)
     failed = run.failures_by_host()
     assert not any(host in failed for host in deployed), run.tail()
     first_lines = {
