@@ -48,7 +48,7 @@ image: docker ## Build the systemd test images (debian12, debian13) unless up to
 
 molecule: $(STAMP) docker ## Run one Molecule scenario: make molecule S=<scenario> [PYOPS_DISTRO=debian13]
 	scripts/build-image.sh $${PYOPS_DISTRO:-debian12}
-	$(BIN)/molecule test -s $(S)
+	scripts/molecule-test.sh $(S)
 
 installed-collection: $(STAMP) ## Build the tarball and install it into .cache/installed
 	rm -rf .cache/build .cache/installed
@@ -65,13 +65,13 @@ installed-collection: $(STAMP) ## Build the tarball and install it into .cache/i
 # Pebble certificate, two app servers, rolling deploys) on Debian 13 from the tarball, which also
 # keeps certificate issuance by ACME tested on Debian 13.
 molecule-all: $(STAMP) image installed-collection ## Every scenario (harness; default on Debian 12 and 13; deploy, certbot on 12; cluster on 13)
-	$(BIN)/molecule test -s harness
-	PYOPS_DISTRO=debian12 $(BIN)/molecule test -s default
+	scripts/molecule-test.sh harness
+	PYOPS_DISTRO=debian12 scripts/molecule-test.sh default
 	PYOPS_DISTRO=debian13 PYOPS_INSTALLED_COLLECTIONS=$(CURDIR)/.cache/installed PYOPS_SKIP_PREFLIGHT_CASES=1 \
-	  $(BIN)/molecule test -s default
-	PYOPS_DISTRO=debian12 $(BIN)/molecule test -s deploy
-	PYOPS_DISTRO=debian12 $(BIN)/molecule test -s certbot
-	PYOPS_DISTRO=debian13 PYOPS_INSTALLED_COLLECTIONS=$(CURDIR)/.cache/installed $(BIN)/molecule test -s cluster
+	  scripts/molecule-test.sh default
+	PYOPS_DISTRO=debian12 scripts/molecule-test.sh deploy
+	PYOPS_DISTRO=debian12 scripts/molecule-test.sh certbot
+	PYOPS_DISTRO=debian13 PYOPS_INSTALLED_COLLECTIONS=$(CURDIR)/.cache/installed scripts/molecule-test.sh cluster
 
 test: lint unit sanity molecule-all ## The whole suite, as CI runs it
 

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs `molecule test` for one scenario, keeping its whole output in .cache/molecule-logs/ and,
+# when it fails, printing what failed again at the very end: CI shows only the tail of a run, and
+# after the verifier Molecule still prints the destroy step, which would push pytest's summary and
+# the failed Ansible task out of sight.
+# Usage: scripts/molecule-test.sh <scenario>   (PYOPS_DISTRO etc. from the environment)
+set -uo pipefail
+scenario=${1:?usage: $0 <scenario>}
+cd "$(dirname "$0")/.."
+mkdir -p .cache/molecule-logs
+name=${scenario}-${PYOPS_DISTRO:-debian12}
+log=.cache/molecule-logs/$name.log
+junit=$PWD/.cache/molecule-logs/$name.xml
+rm -f "$junit"
+
+# The verifier's pytest inherits PYTEST_ADDOPTS: its results also go to a JUnit file, read below.
+PYTEST_ADDOPTS="${PYTEST_ADDOPTS:-} --junitxml=$junit" molecule test -s "$scenario" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+if [ "$status" -ne 0 ]; then
+  # CI shows about the last 20 lines: keep this short, the failed tests last.
+  echo "=== molecule test -s $scenario (${PYOPS_DISTRO:-debian12}) failed ($status); full log: $log"
+  # A failed Ansible task (converge, idempotence, a prepare step): Molecule prefixes and colours lines.
+  sed -E 's/\x1b\[[0-9;]*m//g; s/^ *│ ?//' "$log" | grep -E '^(fatal|failed): ' | cut -c1-300 | tail -n 3
+  if [ -f "$junit" ]; then
+    python3 - "$junit" <<'PY'
+import sys
+import xml.etree.ElementTree as ET
+
+for case in ET.parse(sys.argv[1]).iter("testcase"):
+    for bad in list(case.findall("failure")) + list(case.findall("error")):
+        message = " ".join((bad.get("message") or bad.text or "").split())
+        print(f"FAILED {case.get('name')}: {message[:300]}")
+PY
+  fi
+fi
+exit "$status"
