@@ -85,15 +85,15 @@ def bad_input_runs(host, tmp_path_factory):
     """Every case's run, three at a time (each is a controller-side ansible-playbook that stops in
     the first play, so they do not interfere), and the host's files before and after all of them."""
     before = stack.host_fingerprint(host)
+    # The files first, in this thread: pytest's tmp_path_factory is not thread-safe (its first
+    # mktemp creates the base directory; concurrent first calls raised ValueError in CI).
+    files = [_extra_vars_file(tmp_path_factory.mktemp("bad"), extra_vars) for extra_vars, _variable in BAD_INPUTS]
 
-    def run(index):
-        extra_vars = BAD_INPUTS[index][0]
-        return stack.run_playbook(
-            "pyops.fastapi.site", {}, "-e", _extra_vars_file(tmp_path_factory.mktemp("bad"), extra_vars)
-        )
+    def run(extra_vars_file):
+        return stack.run_playbook("pyops.fastapi.site", {}, "-e", extra_vars_file)
 
     with ThreadPoolExecutor(max_workers=3) as pool:
-        runs = list(pool.map(run, range(len(BAD_INPUTS))))
+        runs = list(pool.map(run, files))
     return runs, before, stack.host_fingerprint(host)
 
 
