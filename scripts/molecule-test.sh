@@ -26,10 +26,14 @@ if [ "$status" -ne 0 ]; then
 import sys
 import xml.etree.ElementTree as ET
 
+failed = []
 for case in ET.parse(sys.argv[1]).iter("testcase"):
     for bad in list(case.findall("failure")) + list(case.findall("error")):
         message = " ".join((bad.get("message") or bad.text or "").split())
-        print(f"FAILED {case.get('name')}: {message[:300]}")
+        failed.append(f"FAILED {case.get('name')}: {message[:300]}")
+print("\n".join(failed[:8]))
+if len(failed) > 8:
+    print(f"... {len(failed)} failed tests in all")
 PY
   fi
 fi
