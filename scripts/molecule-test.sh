@@ -6,7 +6,7 @@
 # Usage: scripts/molecule-test.sh <scenario>   (PYOPS_DISTRO etc. from the environment)
 set -uo pipefail
 scenario=${1:?usage: $0 <scenario>}
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 mkdir -p .cache/molecule-logs
 name=${scenario}-${PYOPS_DISTRO:-debian12}
 log=.cache/molecule-logs/$name.log
