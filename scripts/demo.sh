@@ -11,7 +11,7 @@ SECRETS=.cache/demo-secrets.yml
 say() { printf 'demo: %s\n' "$*"; }
 
 if [ "${1:-up}" = down ]; then
-  docker rm -f "$NAME" >/dev/null 2>&1 && say "removed container $NAME" || say "no container $NAME"
+  if docker rm -f "$NAME" >/dev/null 2>&1; then say "removed container $NAME"; else say "no container $NAME"; fi
   exit 0
 fi
 
