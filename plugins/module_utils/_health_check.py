@@ -47,6 +47,11 @@ ERROR_CONNECTION = "connection"
 ERROR_STATUS = "status"
 ERROR_BODY = "body"
 
+# The user name and password of a URL, as urllib.parse reads them: from "//" to the last @ before the end of the
+# host (/, ? or #). The scheme is optional, so a scheme-relative Location header is covered too.
+_URL_USERINFO = re.compile(r"((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)[^/?#\s]*@")
+REDACTED = "***"
+
 TOO_LARGE = "body is larger than 1 MiB, the most the module reads; it cannot be checked"
 TOO_DEEP = f"response JSON nested too deeply (more than {JSON_DEPTH_LIMIT} levels)"
 
@@ -59,10 +64,37 @@ HINTS = {
 }
 
 
+def redact_url(text):
+    """Return `text` with the user name and password of every URL in it replaced by ***.
+
+    For a URL (https://user:token@host/path -> https://***@host/path) or a message that quotes URLs: everything
+    the module reports goes through it, while requests still use the real URL. None stays None.
+    """
+    if text is None:
+        return None
+    return _URL_USERINFO.sub(rf"\g<1>{REDACTED}@", str(text))
+
+
+def url_secrets(url):
+    """The strings of `url`'s user name and password to hide from the module's output (AnsibleModule.no_log_values).
+
+    The password as written and percent-decoded, or the user name when there is no password (a token used as the
+    user name). Taken up to the last @ of the URL, so a credential with an unencoded /, ? or # is caught too.
+    """
+    userinfo = (url or "").partition("://")[2].rpartition("@")[0]
+    user, colon, password = userinfo.partition(":")
+    secret = password if colon and password else user
+    return {value for value in (secret, urllib.parse.unquote(secret)) if value}
+
+
 class HealthCheckError(Exception):
-    """Raised for bad parameters and when the endpoints do not pass in time; carries the structured result."""
+    """Raised for bad parameters and when the endpoints do not pass in time; carries the structured result.
+
+    The message is redacted (redact_url): it may quote the url.
+    """
 
     def __init__(self, msg, result=None):
+        msg = redact_url(msg)
         super().__init__(msg)
         self.msg = msg
         self.result = result or {}
@@ -273,7 +305,8 @@ class Endpoint:
 
     def __init__(self, url, path, status=None, expect_json=None, body_regex=None):
         self.path = path
-        self.url = url
+        self.url = url  # what is requested, with any user name and password
+        self.shown_url = redact_url(url)  # what is reported
         self.status = list(status) if status else [200]
         self.expect_json = expect_json
         self.body_regex = body_regex
@@ -295,7 +328,7 @@ class Endpoint:
     def as_dict(self):
         return {
             "path": self.path,
-            "url": self.url,
+            "url": self.shown_url,
             "status": self.http_status,
             "latency_ms": self.latency_ms,
             "attempts": self.attempts,
@@ -307,7 +340,7 @@ class Endpoint:
 
     def record(self, passed, reason, *, error=None, status=None, latency=None, body=None, parsed=None):
         self.passed = passed
-        self.reason = reason
+        self.reason = redact_url(reason)  # exception texts and redirect notes may quote a URL
         self.error = error
         self.http_status = status
         self.latency_ms = None if latency is None else round(latency * 1000.0, 1)
@@ -419,13 +452,19 @@ class HealthChecker:
         if not url and not unix_socket:
             raise HealthCheckError("Give url, unix_socket or both.")
         url = url or "http://localhost"
+        if "@" in (_URL_USERINFO.sub("", url, count=1) if _URL_USERINFO.match(url) else url):
+            # Reports hide the userinfo only: another @ may end a credential that urllib cuts elsewhere.
+            raise HealthCheckError(
+                "url has an @ that does not end its user name and password, so it is not shown; percent-encode "
+                "/ ? # @ and spaces in a user name or password (%2F %3F %23 %40 %20) and @ in the path (%40)."
+            )
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise HealthCheckError(f"url must be an http:// or https:// URL with a host, got {url!r}.")
+            raise HealthCheckError(f"url must be an http:// or https:// URL with a host, got {redact_url(url)!r}.")
         try:
             origin = _origin(parts)
         except ValueError as exc:  # a port that is not a number, or out of range
-            raise HealthCheckError(f"url {url!r} is not valid: {exc}.") from exc
+            raise HealthCheckError(f"url {redact_url(url)!r} is not valid: {exc}.") from exc
         _check_numbers(
             timeout=timeout,
             wait_timeout=wait_timeout,
@@ -675,7 +714,7 @@ class HealthChecker:
             via = f" via unix socket {self.unix_socket}" if self.unix_socket else ""
             hint = HINTS.get(failed.error)
             msg = (
-                f"Endpoint {failed.path} ({self.method} {failed.url}{via}) did not pass within "
+                f"Endpoint {failed.path} ({self.method} {failed.shown_url}{via}) did not pass within "
                 f"wait_timeout={self.wait_timeout} s after {attempts} attempts: {failed.reason}"
                 f"{'; ' + hint if hint else ''}."
             )

@@ -54,6 +54,13 @@ options:
       - When O(unix_socket) is set, this URL only gives the scheme and the default C(Host) header;
         it defaults to V(http://localhost) then.
       - One of O(url) and O(unix_socket) is required.
+      - A user name and password in it, for example V(https://deploy:token@127.0.0.1), are sent (HTTP basic or
+        digest authentication) when the server asks for them with a C(401) response and C(WWW-Authenticate), to
+        the endpoints and on redirects to a relative location or to O(host), never to another origin.
+        Percent-encode C(/), C(?), C(#), C(@) and spaces in them (C(%2F), C(%3F), C(%23), C(%40), C(%20)); a URL
+        with an C(@) other than the one that ends them is refused.
+      - The module never returns them or puts them in a message, the returned arguments (RV(ignore:invocation))
+        included; every URL it reports shows V(***) instead, for example V(https://***@127.0.0.1/ready).
     type: str
   unix_socket:
     description:
@@ -104,6 +111,8 @@ options:
       - Additional HTTP headers sent with every request, for example an C(Authorization) header.
       - They are sent on redirects within the origin of O(url) only, never to another origin, since any of
         them may carry a credential (C(Authorization), C(Cookie), C(Proxy-Authorization), an API key).
+      - Not logged (C(no_log)), since they may carry a credential; their values are hidden in the module's
+        output and its returned arguments.
     type: dict
     default: {}
   method:
@@ -248,7 +257,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 msg:
-  description: One sentence with the outcome; on failure it names the endpoint and the cause.
+  description:
+    - One sentence with the outcome; on failure it names the endpoint and the cause.
+    - A user name and password in a URL it quotes are replaced by V(***).
   returned: always
   type: str
   sample: All 2 endpoints passed after 4 attempts in 0.42 s.
@@ -274,7 +285,7 @@ endpoints:
       returned: always
       sample: /ready
     url:
-      description: URL requested.
+      description: URL requested, with V(***) in place of a user name and password in it.
       type: str
       returned: always
       sample: http://127.0.0.1:8000/ready
@@ -306,7 +317,7 @@ endpoints:
       returned: always
       sample: true
     reason:
-      description: Why it passed or failed.
+      description: Why it passed or failed. A user name and password in a URL it quotes are replaced by V(***).
       type: str
       returned: always
       sample: "JSON field status: expected \"ready\", got \"starting\""
@@ -326,9 +337,12 @@ body:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.common.parameters import remove_values  # noqa: E402
 from ansible_collections.pyops.fastapi.plugins.module_utils._health_check import (  # noqa: E402
     HealthChecker,
     HealthCheckError,
+    redact_url,
+    url_secrets,
 )
 
 
@@ -349,7 +363,7 @@ def main():
                 ),
             ),
             host=dict(type="str"),
-            headers=dict(type="dict", default={}),
+            headers=dict(type="dict", default={}, no_log=True),
             method=dict(type="str", choices=["GET", "HEAD"], default="GET"),
             validate_certs=dict(type="bool", default=True),
             ca_path=dict(type="path"),
@@ -370,13 +384,20 @@ def main():
         supports_check_mode=True,
     )
 
+    # The url's user name and password reach no output. Every URL the checker reports is redacted (redact_url);
+    # the arguments returned as `invocation` get the redacted url too. The password (or a user name without one,
+    # a token) is also a no_log value, so it is masked in text the module did not build (a body that echoes it).
+    url = module.params["url"]
+    module.no_log_values.update(url_secrets(url))
+    invocation = {"module_args": remove_values(dict(module.params, url=redact_url(url)), module.no_log_values)}
+
     try:
         checker = HealthChecker(**module.params)
         result = checker.wait()
     except HealthCheckError as exc:
-        module.fail_json(changed=False, **dict(exc.result, msg=exc.msg))
+        module.fail_json(changed=False, invocation=invocation, **dict(exc.result, msg=exc.msg))
 
-    module.exit_json(changed=False, **result)
+    module.exit_json(changed=False, invocation=invocation, **result)
 
 
 if __name__ == "__main__":

@@ -98,6 +98,46 @@ def env_name(value):
     return value is not None and bool(_ENV_NAME.fullmatch(value))
 
 
+# Names that change how the interpreter, the dynamic loader, gunicorn, uvicorn or systemd run the
+# app rather than configure it: a preload library, another import path or startup file, a public bind
+# or trusted forwarded headers from gunicorn's command-line variable, a socket handed over by systemd.
+_RUNTIME_ENV_NAMES = frozenset(
+    {
+        "PATH",
+        "GUNICORN_CMD_ARGS",
+        "FORWARDED_ALLOW_IPS",
+        "PYTHONPATH",
+        "PYTHONHOME",
+        "PYTHONSTARTUP",
+        "PYTHONUSERBASE",
+        "PYTHONINSPECT",
+        "PYTHONBREAKPOINT",
+        "PYTHONPLATLIBDIR",
+        "PYTHONEXECUTABLE",
+        "PYTHONSAFEPATH",
+        "PYTHONNOUSERSITE",
+        "PYTHONHTTPSVERIFY",
+        "PYTHONPYCACHEPREFIX",
+        "NOTIFY_SOCKET",
+        "LISTEN_FDS",
+        "LISTEN_PID",
+        "LISTEN_FDNAMES",
+    }
+)
+# The dynamic loader reads every LD_* name (LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT, ...).
+_RUNTIME_ENV_PREFIXES = ("LD_",)
+
+
+def app_env_name(value):
+    """An environment variable name (env_name) that does not change how the runtime runs the app:
+    not PATH, the loader's LD_*, Python's PYTHONPATH/PYTHONSTARTUP/..., GUNICORN_CMD_ARGS,
+    FORWARDED_ALLOW_IPS nor systemd's NOTIFY_SOCKET/LISTEN_* (compared case-insensitively)."""
+    if not env_name(value):
+        return False
+    upper = value.upper()
+    return upper not in _RUNTIME_ENV_NAMES and not upper.startswith(_RUNTIME_ENV_PREFIXES)
+
+
 def systemd_unit_name(value):
     """A systemd unit name with its type suffix, such as postgresql.service (no '\\' escapes)."""
     value = _text(value, 255)
@@ -151,9 +191,9 @@ def pinned_requirement(value):
 
 
 def ip_address(value):
-    """An IPv4 or IPv6 address."""
+    """An IPv4 or IPv6 address, without an IPv6 zone ID ('%eth0': nginx and systemd do not take one)."""
     value = _text(value, 45)
-    if value is None:
+    if value is None or "%" in value:
         return False
     try:
         ipaddress.ip_address(value)
@@ -163,9 +203,9 @@ def ip_address(value):
 
 
 def ip_network(value):
-    """An IPv4 or IPv6 address or network in CIDR notation (host bits may be set)."""
+    """An IPv4 or IPv6 address or network in CIDR notation (host bits may be set), without a zone ID."""
     value = _text(value, 49)
-    if value is None:
+    if value is None or "%" in value:
         return False
     try:
         ipaddress.ip_network(value, strict=False)
@@ -254,6 +294,7 @@ class TestModule:
     def tests(self):
         return {
             "absolute_path": absolute_path,
+            "app_env_name": app_env_name,
             "email": email,
             "env_file_value": env_file_value,
             "env_name": env_name,

@@ -14,6 +14,9 @@ pytestmark = pytest.mark.skipif(
     os.environ.get("PYOPS_SKIP_PREFLIGHT_CASES") == "1", reason="preflight cases run on the Debian 12 pass"
 )
 
+GIT_TOKEN = "tok-5ecret-4f2a9c"
+GIT_URL_WITH_TOKEN = f"https://deploy:{GIT_TOKEN}@git.example.test/app.git"
+
 BAD_INPUTS = [
     ({"app_name": "Bad Name!"}, "app_name"),
     ({"app_secret_key": ""}, "app_secret_key"),
@@ -59,6 +62,14 @@ BAD_INPUTS = [
     ({"certbot_cert_name": "../../../etc/cron.d/x"}, "certbot_cert_name"),
     ({"release_hooks": [{"name": "migrate", "command": "alembic upgrade head\n/bin/sh -c id"}]}, "release_hooks"),
     ({"release_gate_host": "api.example.test\nX-Injected: 1"}, "release_gate_host"),
+    # Issue 18: environment names that change how the app is run (a preload library, gunicorn's
+    # command-line variable with a public bind), and a git token that a message must not echo.
+    ({"app_env": {"LD_PRELOAD": "/opt/x.so"}}, "LD_PRELOAD"),
+    ({"systemd_extra_environment": {"GUNICORN_CMD_ARGS": "--bind=0.0.0.0:80"}}, "GUNICORN_CMD_ARGS"),
+    (
+        {"app_source": "git", "app_git_repo": GIT_URL_WITH_TOKEN, "app_git_version": "--upload-pack=touch /x"},
+        "app_git_version",
+    ),
 ]
 
 
@@ -109,3 +120,14 @@ def test_bad_input_fails_before_any_change(bad_input_runs, index):
     assert variable in message, (task, message)
     # None of the runs changed a file on the host.
     assert after == before, "a failed run changed files on the host"
+
+
+def test_no_message_shows_the_git_token(bad_input_runs):
+    """Issue 18, finding 4: the refused app_git_version's message names the repository, token masked."""
+    runs, _before, _after = bad_input_runs
+    index = next(i for i, (extra_vars, _v) in enumerate(BAD_INPUTS) if extra_vars.get("app_git_repo"))
+    run = runs[index]
+    task, message = run.failure()
+    assert task is not None and "app_git_version" in message, run.tail()
+    assert "https://***@git.example.test/app.git" in message, message
+    assert GIT_TOKEN not in run.stdout + run.stderr

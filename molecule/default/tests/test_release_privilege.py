@@ -1,5 +1,10 @@
 """Secrets stay literal and out of logs; release code is built by an unprivileged user; pip's
-index credentials never show (issue 11, findings 4-6)."""
+index credentials never show (issue 11, findings 4-6), not even on the command line of the pip
+that installs an sdist's build dependencies from a private index (issue 18, finding 2)."""
+
+import base64
+import json
+import time
 
 import pytest
 import stack
@@ -9,6 +14,7 @@ APP = "fastapi-app"
 BUILD_USER = f"{APP}-build"
 GROUP_VARS = stack.REPO / "molecule" / "default" / "group_vars" / "fastapi.yml"
 PIP_TOKEN = "s3cr3t-pip-token-5d1e"
+INDEX_PORT = 8765
 
 
 def _secret():
@@ -53,13 +59,14 @@ def test_the_build_user_owns_only_its_cache(host):
     # The virtualenv it built was handed to root: nothing else under the application's root is its.
     owned = host.check_output("find /opt/%s -path /opt/%s/build-cache -prune -o -user %s -print", APP, APP, BUILD_USER)
     assert owned == ""
-    assert host.check_output("find /opt/%s/venvs -name pip.conf", APP) == ""
+    assert host.check_output("find /opt/%s/venvs -name pip.conf -o -name netrc", APP) == ""
 
 
-# A local project as an extra requirement: pip runs its in-tree build backend, which records the
-# user it runs as, leaves a process behind, and fails the build.
+# A local project as an extra requirement: pip installs its build dependency from the private index
+# (a second pip, which pip hands the index URL on its command line), then runs its in-tree build
+# backend, which records the user it runs as, leaves a process behind, and fails the build.
 PROBE_PYPROJECT = """[build-system]
-requires = []
+requires = ["probe-dep"]
 build-backend = "probe_backend"
 backend-path = ["."]
 [project]
@@ -76,11 +83,33 @@ def get_requires_for_build_wheel(config_settings=None):
 """
 
 
+def _put(host, path, data, mode="0600"):
+    host.run_expect([0], "echo %s | base64 -d > %s && chmod %s %s", base64.b64encode(data).decode(), path, mode, path)
+
+
 @pytest.fixture(scope="module")
 def failed_pip_run(host):
-    """A run whose new virtualenv cannot be built: the probe fails it, and the index given with
-    credentials refuses connections."""
+    """A run whose new virtualenv cannot be built: the probe fails it. The index, given with
+    credentials, is a private one on loopback (tests/tools/private_index.py) that wants them for its
+    one package, the probe's build dependency; a watcher (tests/tools/process_watch.py) samples every
+    process's argv and environment meanwhile. Returns (live release, run, index log, watch report)."""
     host.run_expect([0], "rm -rf /var/tmp/uidprobe /var/tmp/uidprobe.uid && mkdir -m 0755 /var/tmp/uidprobe")
+    host.run_expect([0], "rm -f /root/index.log /root/watch.json /root/watch.stop")
+    _put(host, "/root/pip-token", PIP_TOKEN.encode())
+    for tool in ("private_index.py", "process_watch.py"):
+        _put(host, f"/root/{tool}", (stack.REPO / "tests" / "tools" / tool).read_bytes())
+    host.run_expect(
+        [0],
+        "setsid python3 /root/private_index.py --port %s --user builder --password-file /root/pip-token"
+        " --package probe-dep --log /root/index.log </dev/null >/root/index.out 2>&1 &",
+        str(INDEX_PORT),
+    )
+    # The mark: the argument pip gives only the pip that installs build dependencies.
+    host.run_expect(
+        [0],
+        "setsid python3 /root/process_watch.py --secret-file /root/pip-token --mark=--ignore-installed"
+        " --stop /root/watch.stop --out /root/watch.json --max-seconds 600 </dev/null >/root/watch.out 2>&1 &",
+    )
     for name, text in (("pyproject.toml", PROBE_PYPROJECT), ("probe_backend.py", PROBE_BACKEND)):
         host.run_expect(
             [0],
@@ -90,19 +119,29 @@ def failed_pip_run(host):
             name,
         )
     live = host.check_output("readlink -f /opt/%s/current", APP)
-    run = stack.run_playbook(
-        "pyops.fastapi.site",
-        {
-            "app_pip_index_url": f"http://builder:{PIP_TOKEN}@127.0.0.1:9/simple",
-            "app_pip_extra_args": "--retries 0 --timeout 2 /var/tmp/uidprobe",
-        },
-        "-v",
-    )
-    return live, run
+    try:
+        run = stack.run_playbook(
+            "pyops.fastapi.site",
+            {
+                "app_pip_index_url": f"http://builder:{PIP_TOKEN}@127.0.0.1:{INDEX_PORT}/simple",
+                # sdists are an opt-in: the probe is a source tree whose build runs its backend.
+                "app_pip_only_binary": False,
+                "app_pip_extra_args": "--retries 0 --timeout 5 /var/tmp/uidprobe",
+            },
+            "-v",
+        )
+    finally:
+        host.run_expect([0], "touch /root/watch.stop")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not host.file("/root/watch.json").exists:
+            time.sleep(0.2)
+        host.run("pkill -f /root/private_index.py")
+    requests = [json.loads(line) for line in host.file("/root/index.log").content_string.splitlines()]
+    return live, run, requests, json.loads(host.file("/root/watch.json").content_string)
 
 
 def test_setup_code_runs_as_the_build_user(host, failed_pip_run):
-    _live, run = failed_pip_run
+    _live, run, _requests, _watch = failed_pip_run
     assert host.file("/var/tmp/uidprobe.uid").exists, run.tail()
     uid = int(host.file("/var/tmp/uidprobe.uid").content_string)
     assert uid == host.user(BUILD_USER).uid
@@ -112,7 +151,7 @@ def test_setup_code_runs_as_the_build_user(host, failed_pip_run):
 
 
 def test_pip_failure_is_reported_without_the_index_credentials(failed_pip_run):
-    _live, run = failed_pip_run
+    _live, run, _requests, _watch = failed_pip_run
     task, message = run.failure()
     assert run.returncode != 0, run.tail()
     assert task == "pyops.fastapi.app : Stop with the reason", (task, message)
@@ -122,8 +161,24 @@ def test_pip_failure_is_reported_without_the_index_credentials(failed_pip_run):
     assert SECRET[-32:] not in run.stdout + run.stderr
 
 
+def test_build_dependencies_come_from_the_private_index_with_its_credentials(failed_pip_run):
+    """pip and the pip it starts for the probe's build dependency authenticated (from the netrc)."""
+    _live, run, requests, _watch = failed_pip_run
+    fetched = [r["path"] for r in requests if r["status"] == 200 and r["authorized"]]
+    assert "/simple/probe-dep/" in fetched, (requests, run.tail())
+    assert any(path.startswith("/files/probe_dep-1.0-") for path in fetched), requests
+
+
+def test_index_credentials_reach_no_command_line_nor_environment(failed_pip_run):
+    """0.5.0 passed the index URL with its credentials as '-i' to the build-dependency pip."""
+    _live, _run, _requests, watch = failed_pip_run
+    assert watch["marked"], f"the watcher never saw the build-dependency pip ({watch['samples']} samples)"
+    assert any(f"-i http://127.0.0.1:{INDEX_PORT}/simple" in argv for argv in watch["marked"]), watch["marked"]
+    assert watch["leaks"] == {}
+
+
 def test_failed_build_leaves_no_credentials_and_keeps_the_live_release(host, failed_pip_run):
-    live, _run = failed_pip_run
+    live, _run, _requests, _watch = failed_pip_run
     assert host.check_output("readlink -f /opt/%s/current", APP) == live
     assert host.check_output("grep -rl %s /opt/%s /tmp /var/tmp 2>/dev/null || true", PIP_TOKEN, APP) == ""
 

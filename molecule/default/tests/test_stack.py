@@ -151,6 +151,22 @@ def test_static_files_with_cache_headers(fetch):
     assert "max-age=2592000" in resp.headers.get("cache-control", "")
 
 
+def test_static_link_to_a_host_file_is_not_served(host, fetch):
+    """Issue 18, finding 1: a symlink in the live release's static directory (as a git source could
+    bring one) is refused by nginx, whatever it points at; the files beside it are still served."""
+    static = "/opt/fastapi-app/current/static"
+    with host.sudo():
+        assert host.run(f"ln -sfn /etc/passwd {static}/leak.txt && ln -sfn robots.txt {static}/alias.txt").rc == 0
+    try:
+        for name in ("leak.txt", "alias.txt"):
+            resp = fetch(f"/static/{name}")
+            assert resp.status == 403, (name, resp.status)
+            assert "root:" not in resp.text
+        assert fetch("/static/robots.txt").status == 200
+    finally:
+        host.run(f"rm -f {static}/leak.txt {static}/alias.txt")
+
+
 def test_nginx_config_is_valid(host):
     assert host.run("nginx -t").rc == 0
 

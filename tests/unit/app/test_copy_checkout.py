@@ -1,5 +1,6 @@
-"""Tests of the script the app role copies a git checkout into a release with (app_source=git):
-__app_copy_checkout_script in roles/app/vars/main.yml, run with bash on real files."""
+"""Tests of the scripts the app role builds a git release with, run with bash on real files:
+roles/app/files/copy_checkout.sh (the checkout into a release) and check_release_links.sh (every
+link of the finished release stays inside it)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-VARS = Path(__file__).resolve().parents[3] / "roles" / "app" / "vars" / "main.yml"
-VARS_DATA = yaml.safe_load(VARS.read_text())
-SCRIPT = VARS_DATA["__app_copy_checkout_script"]
+ROLE = Path(__file__).resolve().parents[3] / "roles" / "app"
+VARS_DATA = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
+SCRIPT = ROLE / "files" / "copy_checkout.sh"
+CHECK_LINKS = ROLE / "files" / "check_release_links.sh"
 # What tasks/build.yml passes after the group: the default excludes, .git and the env patterns.
 EXCLUDES = [".git", ".venv", "venv", "__pycache__", ".env", *VARS_DATA["__app_env_file_patterns"]]
 
@@ -22,7 +24,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the script chowns the
 def copy(repo: Path, release: Path) -> subprocess.CompletedProcess:
     release.mkdir(exist_ok=True)
     return subprocess.run(
-        ["/bin/bash", "-c", SCRIPT, "bash", str(repo), str(release), "root", *EXCLUDES],
+        ["/bin/bash", str(SCRIPT), str(repo), str(release), "root", *EXCLUDES],
         capture_output=True,
         text=True,
         check=False,
@@ -75,3 +77,53 @@ def test_relative_link_inside_the_checkout_stays_a_link(repo, tmp_path):
     copied = tmp_path / "release" / "static" / "robots-copy.txt"
     assert copied.is_symlink()
     assert copied.read_text() == "User-agent: *\n"
+
+
+def check_links(release: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["/bin/bash", str(CHECK_LINKS), str(release)], capture_output=True, text=True, check=False)
+
+
+def test_link_that_escapes_through_the_release_venv_is_refused(repo, tmp_path):
+    """Issue 18, finding 1, as reproduced: the checkout's own .venv is a deep directory link, so the
+    link resolves inside the checkout; in the release .venv leads to venvs/<key> and the same link
+    to the host's /etc/passwd."""
+    (repo / "deep" / "a" / "b" / "c" / "d" / "e" / "f" / "g").mkdir(parents=True)
+    (repo / ".venv").symlink_to("deep/a/b/c/d/e/f/g")
+    (repo / "static" / "x").symlink_to("../.venv/../../../../../../../etc/passwd")
+    base = tmp_path / "opt" / "app"
+    (base / "venvs" / "0123456789abcdef").mkdir(parents=True)
+    release = base / "releases" / "20260101T000000Z"
+    release.parent.mkdir()
+    assert copy(repo, release).returncode == 0  # the in-checkout check alone cannot see it
+    (release / ".venv").symlink_to("../../venvs/0123456789abcdef")
+    result = check_links(release)
+    assert result.returncode == 3
+    assert result.stderr.startswith(
+        "static/x is a symlink to ../.venv/../../../../../../../etc/passwd, which leads to "
+    )
+    assert "outside the release: refusing to publish it" in result.stderr
+
+
+def test_link_into_the_virtualenv_is_refused(repo, tmp_path):
+    (repo / "static" / "site.py").symlink_to("../.venv/lib/site.py")
+    (tmp_path / "venvs" / "k" / "lib").mkdir(parents=True)
+    (tmp_path / "venvs" / "k" / "lib" / "site.py").write_text("")
+    release = tmp_path / "releases" / "r1"
+    release.parent.mkdir()
+    assert copy(repo, release).returncode == 0
+    (release / ".venv").symlink_to("../../venvs/k")
+    result = check_links(release)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.startswith("static/site.py is a symlink to ../.venv/lib/site.py")
+
+
+def test_links_inside_the_release_and_its_venv_link_pass(repo, tmp_path):
+    (repo / "static" / "robots-copy.txt").symlink_to("robots.txt")
+    (repo / "assets").symlink_to("static")
+    (tmp_path / "venvs" / "k").mkdir(parents=True)
+    release = tmp_path / "releases" / "r1"
+    release.parent.mkdir()
+    assert copy(repo, release).returncode == 0
+    (release / ".venv").symlink_to("../../venvs/k")
+    result = check_links(release)
+    assert result.returncode == 0, result.stderr

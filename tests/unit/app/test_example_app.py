@@ -13,6 +13,7 @@ import importlib
 import shutil
 import socket
 import sys
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -48,6 +49,7 @@ def release_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "LOG_LEVEL",
         "CORS_ORIGINS",
         "DATABASE_CHECK_TIMEOUT",
+        "DATABASE_CHECK_CACHE_SECONDS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.syspath_prepend(str(release))
@@ -190,6 +192,62 @@ def test_ready_checks_a_reachable_database(load_app, listening_port):
         detailed = client.get("/health/detailed").json()
     assert response.status_code == 200
     assert detailed["checks"]["database"] == "ok"
+
+
+@pytest.fixture
+def counting_server():
+    """A TCP listener that counts the connections it accepts (a stand-in database)."""
+    accepted = []
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                conn, _addr = server.accept()
+            except OSError:
+                continue
+            accepted.append(1)
+            conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], accepted
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def test_ready_probes_the_database_once_per_interval(load_app, counting_server):
+    """Issue 18, finding 10: /ready is public and exempt from the rate limit; 200 requests within
+    the cache interval open one database connection, not 200."""
+    port, accepted = counting_server
+    main = load_app(
+        SECRET_KEY=SECRET,
+        DATABASE_URL=f"postgresql://u:p@127.0.0.1:{port}/db",
+        DATABASE_CHECK_CACHE_SECONDS="30",
+    )
+    with TestClient(main.app) as client:
+        statuses = {client.get("/ready").status_code for _ in range(200)}
+    assert statuses == {200}
+    assert sys.modules["health"]._probe_cache.probes == 1
+    assert len(accepted) == 1
+
+
+def test_ready_probes_again_after_the_interval(load_app, counting_server):
+    port, accepted = counting_server
+    main = load_app(
+        SECRET_KEY=SECRET,
+        DATABASE_URL=f"postgresql://u:p@127.0.0.1:{port}/db",
+        DATABASE_CHECK_CACHE_SECONDS="0",
+    )
+    with TestClient(main.app) as client:
+        for _ in range(5):
+            assert client.get("/ready").status_code == 200
+    assert sys.modules["health"]._probe_cache.probes == 5
 
 
 def test_ready_is_503_when_the_database_is_unreachable(load_app, closed_port):

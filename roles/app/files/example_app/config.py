@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     # Optional. When set, /ready checks that the database accepts TCP connections.
     database_url: SecretStr | None = None
     database_check_timeout: float = Field(default=1.0, gt=0, le=10)
+    # How long a worker reuses its last database probe: /ready is public and not rate limited, so
+    # without this every request would open a connection to the database (0 probes every time).
+    database_check_cache_seconds: float = Field(default=1.0, ge=0, le=60)
 
     # Browser origins allowed by CORS, as JSON: CORS_ORIGINS='["https://app.example.com"]'.
     # Empty (the default) adds no CORS middleware at all.

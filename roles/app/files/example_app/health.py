@@ -5,7 +5,10 @@ once start-up is complete and not ready again when shutdown begins.
 
 When DATABASE_URL is set, /ready also checks that the database accepts TCP
 connections on the host and port of the URL (default port by scheme), with a
-short timeout (DATABASE_CHECK_TIMEOUT seconds). This check needs no database
+short timeout (DATABASE_CHECK_TIMEOUT seconds). A worker probes at most once
+per DATABASE_CHECK_CACHE_SECONDS (default 1) and concurrent requests share that
+probe, so a flood of /ready requests cannot become a flood of database
+connections. This check needs no database
 driver, so it proves the network path and the listener, not credentials or
 schema. URLs without a network address (sqlite, a unix socket given only in
 the query string) are not probed.
@@ -127,10 +130,40 @@ async def check_database(url: str | None, timeout: float) -> str:
     return "ok"
 
 
+class _ProbeCache:
+    """This worker's last database probe: its status and when it finished."""
+
+    def __init__(self) -> None:
+        self.status: str | None = None
+        self.finished = 0.0
+        self.lock = asyncio.Lock()
+        self.probes = 0
+
+    def fresh(self, max_age: float) -> str | None:
+        if self.status is not None and time.monotonic() - self.finished < max_age:
+            return self.status
+        return None
+
+
+_probe_cache = _ProbeCache()
+
+
 async def _database_status() -> str:
     settings = get_settings()
-    url = settings.database_url.get_secret_value() if settings.database_url else None
-    return await check_database(url, settings.database_check_timeout)
+    max_age = settings.database_check_cache_seconds
+    cached = _probe_cache.fresh(max_age)
+    if cached is not None:
+        return cached
+    async with _probe_cache.lock:
+        # Requests that waited for the lock take the probe that just finished.
+        cached = _probe_cache.fresh(max_age)
+        if cached is not None:
+            return cached
+        url = settings.database_url.get_secret_value() if settings.database_url else None
+        _probe_cache.probes += 1
+        status = await check_database(url, settings.database_check_timeout)
+        _probe_cache.status, _probe_cache.finished = status, time.monotonic()
+        return status
 
 
 @router.api_route("/health", methods=["GET", "HEAD"])

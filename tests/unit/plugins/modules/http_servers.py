@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import socketserver
@@ -30,13 +31,17 @@ class Reply:
 
 
 class App:
-    """Routes of a test server. A route is a Reply or a callable returning one; every request is recorded."""
+    """Routes of a test server. A route is a Reply or a callable returning one; every request is recorded.
+
+    With `basic_auth` set to (user, password), a request without that Authorization header gets a 401 challenge.
+    """
 
     def __init__(self):
         self.routes = {}
         self.requests = []
         self.lock = threading.Lock()
         self.released = threading.Event()  # set at teardown so slow handlers stop waiting
+        self.basic_auth = None
 
     def route(self, path, reply=None, **kwargs):
         self.routes[path] = reply if reply is not None else Reply(**kwargs)
@@ -48,6 +53,10 @@ class App:
     def answer(self, method, path, headers):
         with self.lock:
             self.requests.append({"method": method, "path": path, "headers": dict(headers), "time": time.monotonic()})
+        if self.basic_auth is not None:
+            expected = "Basic " + base64.b64encode(":".join(self.basic_auth).encode()).decode()
+            if headers.get("Authorization") != expected:
+                return Reply(401, {"detail": "Not authenticated"}, {"WWW-Authenticate": 'Basic realm="app"'})
         route = self.routes.get(path.split("?", 1)[0])
         if route is None:
             return Reply(404, {"detail": "Not Found"})

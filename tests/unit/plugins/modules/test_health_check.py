@@ -6,11 +6,14 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import signal
 import ssl
 import threading
 import time
+from unittest import mock
 
 import pytest
 from ansible_collections.pyops.fastapi.plugins.module_utils._health_check import (
@@ -18,10 +21,16 @@ from ansible_collections.pyops.fastapi.plugins.module_utils._health_check import
     HealthCheckError,
     json_mismatch,
     poll_delays,
+    redact_url,
+    url_secrets,
 )
 from ansible_collections.pyops.fastapi.plugins.modules import health_check
 from ansible_collections.pyops.fastapi.tests.unit.plugins.modules.http_servers import App, Handler, Reply, TCPServer
-from ansible_collections.pyops.fastapi.tests.unit.plugins.modules.utils import AnsibleFailJson, run_module
+from ansible_collections.pyops.fastapi.tests.unit.plugins.modules.utils import (
+    AnsibleFailJson,
+    patch_module_args,
+    run_module,
+)
 
 READY = {"status": "ready"}
 STARTING = {"status": "starting"}
@@ -557,6 +566,131 @@ def test_unix_socket_missing(tmp_path):
     assert f"via unix socket {path}" in result["msg"]
 
 
+# --- credentials in the url and in headers ------------------------------------------------------------------------
+
+TOKEN = "s3cr3t-token"
+HEADER_TOKEN = "h3ader-t0ken"
+BASIC = "Basic " + base64.b64encode(f"user:{TOKEN}".encode()).decode()
+# What must never be in anything the module returns: the password, the header's token, the basic auth header.
+LEAKS = (TOKEN, HEADER_TOKEN, BASIC.split()[1])
+
+
+def with_credentials(base, userinfo=f"user:{TOKEN}"):
+    return base.replace("://", f"://{userinfo}@", 1)
+
+
+def assert_no_secret(result):
+    text = json.dumps(result)
+    for secret in LEAKS:
+        assert secret not in text
+
+
+def test_url_credentials_are_used_but_never_reported_when_passing(app, serve):
+    app.basic_auth = ("user", TOKEN)  # 401 with WWW-Authenticate until the request carries them
+    app.route("/health", body="ok")
+    app.route("/ready", Reply(307, headers={"Location": "/ready/"}))  # a relative redirect keeps them
+    app.route("/ready/", body=READY)
+    base = serve(app)
+    result = run(url=with_credentials(base), headers={"Authorization": f"Bearer {HEADER_TOKEN}"})
+
+    assert_no_secret(result)
+    assert [e["url"] for e in result["endpoints"]] == [
+        base.replace("://", "://***@") + "/health",
+        base.replace("://", "://***@") + "/ready",
+    ]
+    assert all(e["passed"] for e in result["endpoints"])
+    # The server got the header, challenged it, then got the url's user name and password as basic auth.
+    for path in ("/health", "/ready", "/ready/"):
+        sent = [request["headers"].get("Authorization") for request in app.requests_to(path)]
+        assert sent == [f"Bearer {HEADER_TOKEN}", BASIC]
+
+
+@pytest.mark.parametrize("case", ["status", "wrong_password", "refused", "redirect_away", "bad_url"])
+def test_url_credentials_are_never_reported_when_failing(app, serve, closed_port, case):
+    app.basic_auth = ("user", TOKEN)
+    app.route("/health", Reply(503, STARTING))
+    base = serve(app)
+    args = {"url": with_credentials(base), "endpoints": [{"path": "/health"}], "wait_timeout": 0}
+    args["headers"] = {"Authorization": f"Bearer {HEADER_TOKEN}"}
+    if case == "wrong_password":
+        args["url"] = with_credentials(base, f"user:not-{TOKEN}")
+        # Without the header: with both, urllib's basic auth handler retries the 401 until RecursionError.
+        del args["headers"]
+    elif case == "refused":
+        args["url"] = with_credentials(f"http://127.0.0.1:{closed_port}")
+    elif case == "redirect_away":  # a Location that carries the credentials is reported without them
+        app.route("/health", Reply(302, headers={"Location": with_credentials("http://localhost:1/collect")}))
+    elif case == "bad_url":  # an unencoded / in the password: urllib would cut the URL there, so it is refused
+        args["url"] = with_credentials(base, f"user:{TOKEN}/x")
+    result = fail(**args)
+
+    assert_no_secret(result)
+    if case == "bad_url":
+        assert result["msg"].startswith("url has an @ that does not end its user name and password")
+        return
+    assert "(GET http://***@127.0.0.1:" in result["msg"]
+    endpoint = result["endpoints"][0]
+    assert endpoint["url"].startswith("http://***@127.0.0.1:") and endpoint["url"].endswith("/health")
+    expected = {
+        "status": ("status", "status 503, expected 200"),
+        "wrong_password": ("status", "status 401, expected 200"),
+        "refused": ("connection_refused", "connection refused"),
+        "redirect_away": (
+            "status",
+            f"status 302, expected 200 (redirect to http://***@localhost:1/collect leaves {base}, not followed; "
+            "see allow_cross_origin_redirects)",
+        ),
+    }[case]
+    assert (endpoint["error"], endpoint["reason"]) == expected
+    if case == "status":
+        assert app.requests_to("/health")[-1]["headers"]["Authorization"] == BASIC
+
+
+@pytest.mark.parametrize("outcome", ["pass", "fail"])
+def test_module_output_hides_credentials_in_the_returned_arguments(app, serve, capsys, outcome):
+    """Unpatched exit_json/fail_json: what ansible really gets back, `invocation` (the arguments) included."""
+    app.basic_auth = ("user", TOKEN)
+    app.route("/health", Reply(200 if outcome == "pass" else 503, body=f"echoing {TOKEN}"))
+    base = serve(app)
+    args = {
+        "url": with_credentials(base),
+        "endpoints": [{"path": "/health"}],
+        "headers": {"Authorization": f"Bearer {HEADER_TOKEN}"},
+        "wait_timeout": 0,
+        "use_proxy": False,
+    }
+    with patch_module_args(args), pytest.raises(SystemExit) as excinfo:
+        health_check.main()
+    out = capsys.readouterr().out
+    result = json.loads(out)
+
+    assert excinfo.value.code == (0 if outcome == "pass" else 1)
+    assert result.get("failed", False) is (outcome == "fail")
+    for secret in LEAKS:
+        assert secret not in out
+    module_args = result["invocation"]["module_args"]
+    assert module_args["url"] == base.replace("://", "://***@")
+    assert module_args["headers"] == {"Authorization": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"}  # no_log
+    assert module_args["endpoints"] == [{"path": "/health", "status": [200], "json": None, "body_regex": None}]
+    assert result["endpoints"][0]["url"] == base.replace("://", "://***@") + "/health"
+    if outcome == "fail":
+        assert result["body"] == "echoing ********"  # the password is a no_log value too
+
+
+def test_headers_option_is_no_log(app, serve):
+    app.route("/health", body="ok")
+    specs = []
+    real = health_check.AnsibleModule
+
+    def spy(**kwargs):
+        specs.append(kwargs["argument_spec"])
+        return real(**kwargs)
+
+    with mock.patch.object(health_check, "AnsibleModule", spy):
+        run(url=serve(app), endpoints=[{"path": "/health"}], headers={"Authorization": f"Bearer {HEADER_TOKEN}"})
+    assert specs[0]["headers"]["no_log"] is True
+
+
 # --- parameters --------------------------------------------------------------------------------------------------
 
 
@@ -590,6 +724,42 @@ def test_bad_parameters(args, message):
 
 
 # --- pure helpers ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, redacted",
+    [
+        ("https://user:tok@host/path", "https://***@host/path"),
+        ("https://tok@host:8443", "https://***@host:8443"),
+        ("http://user:p@ss@host/x@y", "http://***@host/x@y"),  # userinfo ends at the last @ of the netloc
+        ("http://user:%2Fp%40@host?q=a@b", "http://***@host?q=a@b"),
+        (
+            "GET http://u:p@h/a failed; redirect to //u:p@other/b",
+            "GET http://***@h/a failed; redirect to //***@other/b",
+        ),
+        ("(HEAD HTTPS://u:p@h/)", "(HEAD HTTPS://***@h/)"),
+        ("http://127.0.0.1:8000/ready", "http://127.0.0.1:8000/ready"),
+        ("mail admin@example.test", "mail admin@example.test"),
+        (None, None),
+    ],
+)
+def test_redact_url(text, redacted):
+    assert redact_url(text) == redacted
+
+
+@pytest.mark.parametrize(
+    "url, secrets",
+    [
+        ("https://user:tok%2Fen@host", {"tok%2Fen", "tok/en"}),
+        ("https://tok@host", {"tok"}),
+        ("https://user:@host", {"user"}),
+        ("https://user:a/b@host", {"a/b"}),
+        ("https://host/path", set()),
+        (None, set()),
+    ],
+)
+def test_url_secrets(url, secrets):
+    assert url_secrets(url) == secrets
 
 
 def test_poll_delays_grow_to_the_cap():

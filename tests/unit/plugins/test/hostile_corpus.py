@@ -122,6 +122,20 @@ PATH_EXTRA = ["/", "/opt/app/", "/opt//app", "/opt/./app", "opt/app", "/opt/app 
 HOST_EXTRA = ["Api.example.test", "*.example.test", "a_b.example.test", "-a.example.test", "api.example.test x"]
 
 # option -> (role, rule, preflight test name or None for a one-off regex, good value, harmless kinds, extra values)
+# Environment names the runtime reads (issue 18, finding 8): refused wherever the app's environment is set.
+RUNTIME_ENV = [
+    "LD_PRELOAD",
+    "ld_library_path",
+    "LD_AUDIT",
+    "PYTHONPATH",
+    "PYTHONSTARTUP",
+    "PYTHONHOME",
+    "GUNICORN_CMD_ARGS",
+    "FORWARDED_ALLOW_IPS",
+    "PATH",
+    "NOTIFY_SOCKET",
+]
+
 CORPUS = {
     # app
     "app_name": ("app", match(r"[a-z][a-z0-9-]{0,30}\Z"), None, "fastapi-app", {}, ["App", "a" * 32, "a_b"]),
@@ -169,7 +183,8 @@ CORPUS = {
         ONE_LINE_ANYTHING,
         ["postgresql://app:p'w@db/app", "postgresql://app:p\\w@db/app"],
     ),
-    "app_env[name]": ("app", v.env_name, "env_name", "APP_NAME", {}, ["1X", "A-B", "A B", "A=B"]),
+    # Names that change how the runtime runs the app (issue 18, finding 8), after malformed names.
+    "app_env[name]": ("app", v.app_env_name, "app_env_name", "APP_NAME", {}, ["1X", "A-B", "A B", "A=B", *RUNTIME_ENV]),
     "app_env[value]": (
         "app",
         v.env_file_value,
@@ -251,7 +266,7 @@ CORPUS = {
         "ip_network",
         "127.0.0.1, ::1,10.0.0.0/8",
         {},
-        ["127.0.0.1,", "*;", "127.0.0.1 10.0.0.1", "localhost", "127.0.0.1\n"],
+        ["127.0.0.1,", "*;", "127.0.0.1 10.0.0.1", "localhost", "127.0.0.1\n", "::1%x"],
     ),
     "gunicorn_proc_name": (
         "gunicorn",
@@ -276,7 +291,14 @@ CORPUS = {
             "",
         ],
     ),
-    "systemd_extra_environment[name]": ("systemd", v.env_name, "env_name", "LOG_LEVEL", {}, ["A B", "A=B", "1A"]),
+    "systemd_extra_environment[name]": (
+        "systemd",
+        v.app_env_name,
+        "app_env_name",
+        "LOG_LEVEL",
+        {},
+        ["A B", "A=B", "1A", *RUNTIME_ENV],
+    ),
     "systemd_extra_environment[value]": (
         "systemd",
         optional(v.printable_line),
@@ -325,7 +347,7 @@ CORPUS = {
         "ip_network",
         "10.0.0.0/8",
         {},
-        ["10.0.0.0/8 192.168.0.0/16", "10.0.0.300", "anywhere", "10.0.0.1\nExecStartPre=+/bin/id"],
+        ["10.0.0.0/8 192.168.0.0/16", "10.0.0.300", "anywhere", "10.0.0.1\nExecStartPre=+/bin/id", "fe80::1%eth0/64"],
     ),
     "systemd_ip_address_deny": (
         "systemd",
@@ -333,7 +355,7 @@ CORPUS = {
         "ip_network",
         "any",
         {},
-        ["any localhost", "::1/129", "Any"],
+        ["any localhost", "::1/129", "Any", "::1%x"],
     ),
     "systemd_socket_group": ("systemd", v.system_name, "system_name", "www-data", {}, ["www data", "root:root", "-g"]),
     "systemd_umask": ("systemd", match(r"0?[0-7]{3}\Z"), None, "0027", {}, ["0028", "27"]),
@@ -480,7 +502,14 @@ CORPUS = {
         "ip_network",
         "10.0.0.10/32",
         {},
-        ["all", "10.0.0.10; allow all", "10.0.0.10 1;\n    0.0.0.0/0", "10.0.0.0/33", "lb.example.test"],
+        [
+            "all",
+            "10.0.0.10; allow all",
+            "10.0.0.10 1;\n    0.0.0.0/0",
+            "10.0.0.0/33",
+            "lb.example.test",
+            "::1%x; allow all",
+        ],
     ),
     "nginx_upstream_drained": (
         "nginx",
@@ -496,7 +525,7 @@ CORPUS = {
         "ip_network",
         "10.0.0.0/8",
         {},
-        ["all", "10.0.0.1; allow all", "256.1.1.1", "10.0.0.0/33", "::1/129"],
+        ["all", "10.0.0.1; allow all", "256.1.1.1", "10.0.0.0/33", "::1/129", "fe80::1%eth0"],
     ),
     "nginx_client_header_timeout": (
         "nginx",
@@ -524,7 +553,7 @@ CORPUS = {
         "ip_network",
         "127.0.0.1",
         {},
-        ["0.0.0.0/0 1; }", "all", "localhost", "127.0.0.1 0"],
+        ["0.0.0.0/0 1; }", "all", "localhost", "127.0.0.1 0", "::1%lo"],
     ),
     "nginx_rate_limit_exempt_paths": (
         "nginx",
@@ -586,7 +615,14 @@ CORPUS = {
         {},
         PATH_EXTRA,
     ),
-    "certbot_nginx_check_address": ("certbot", host_or_address, "ip_address", "127.0.0.1", {}, ["127.0.0.1:443", "-h"]),
+    "certbot_nginx_check_address": (
+        "certbot",
+        host_or_address,
+        "ip_address",
+        "127.0.0.1",
+        {},
+        ["127.0.0.1:443", "-h", "::1%x"],
+    ),
     "certbot_nginx_check_server_name": ("certbot", v.hostname, "hostname", "api.example.test", {}, HOST_EXTRA),
     # release
     "release_health_endpoints[path]": (

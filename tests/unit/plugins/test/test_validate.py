@@ -17,6 +17,7 @@ GOOD = {
     "email": "ops@example.test",
     "env_file_value": "postgresql://u:p@db/app",
     "env_name": "APP_NAME",
+    "app_env_name": "APP_NAME",
     "file_name": "api.example.test",
     "git_ref": "v1.2.3",
     "hostname": "api.example.test",
@@ -74,6 +75,25 @@ CASES = {
     ),
     "system_name": (["app", "_app", "app-1_2", "a" * 32], ["App", "1app", "a b", "a" * 33, "-app", "app$"]),
     "env_name": (["A", "_A1", "app_name"], ["1A", "A-B", "A B", "A=B", ""]),
+    # Issue 18, finding 8: names the loader, Python, gunicorn, uvicorn or systemd read.
+    "app_env_name": (
+        ["APP_NAME", "PYTHON_ENV", "LOAD_LEVEL", "GUNICORN_TIMEOUT_HINT", "MY_PATH"],
+        [
+            "1A",
+            "",
+            "LD_PRELOAD",
+            "ld_preload",
+            "LD_LIBRARY_PATH",
+            "PYTHONPATH",
+            "PYTHONSTARTUP",
+            "PYTHONHOME",
+            "GUNICORN_CMD_ARGS",
+            "FORWARDED_ALLOW_IPS",
+            "PATH",
+            "NOTIFY_SOCKET",
+            "LISTEN_FDS",
+        ],
+    ),
     "systemd_unit_name": (
         ["a.service", "app@blue.service", "network-online.target", "x.mount"],
         ["a", "a.conf", "a.service b.service", "a\\x2d.service", "a;b.service", ".service x"],
@@ -95,8 +115,14 @@ CASES = {
         ["a==1", "uvicorn[standard]==0.38.0", "a.b-c==1.0rc1", "a[x,y]==1!2.0+local"],
         ["a", "a>=1", "a==", "a==1 --x", "-e a==1", "a==1;x", "a[]==1", "a==x"],
     ),
-    "ip_address": (["127.0.0.1", "::1", "2001:db8::1"], ["127.0.0.1/8", "256.0.0.1", "localhost", "1.2.3", ""]),
-    "ip_network": (["127.0.0.1", "10.0.0.1/8", "::/0", "2001:db8::/32"], ["10.0.0.0/33", "::/129", "all", "*", ""]),
+    "ip_address": (
+        ["127.0.0.1", "::1", "2001:db8::1"],
+        ["127.0.0.1/8", "256.0.0.1", "localhost", "1.2.3", "", "::1%x", "fe80::1%eth0"],
+    ),
+    "ip_network": (
+        ["127.0.0.1", "10.0.0.1/8", "::/0", "2001:db8::/32"],
+        ["10.0.0.0/33", "::/129", "all", "*", "", "fe80::1%eth0/64", "::1%x; allow all"],
+    ),
     "nginx_size": (["0", "10m", "512k", "1G", 1024], ["10mb", "-1", "m", "1 m", "1" * 13, True]),
     "nginx_time": (["60s", "250ms", "1h30m", "5", 30], ["s", "-1s", "1x", "1 s", "60s;"]),
     "nginx_resolver": (

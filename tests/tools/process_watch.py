@@ -1,0 +1,62 @@
+"""Sample every process's command line and environment until a stop file appears, and report
+which ones held a secret: the proof that a credential reached no process's argv or environment
+(both are readable through /proc, argv by every local user).
+
+    python3 process_watch.py --secret-file FILE --mark probe-dep --stop FILE --out FILE [--max-seconds 300]
+
+--mark names a word of a command line the watcher must have seen (the short-lived process the
+test is about), so a watcher that sampled too slowly cannot pass by seeing nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+
+def read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # From a file: on the command line the secret would be in the watcher's own argv.
+    parser.add_argument("--secret-file", required=True)
+    parser.add_argument("--mark", required=True)
+    parser.add_argument("--stop", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--max-seconds", type=float, default=300)
+    args = parser.parse_args()
+    secret, mark = read(args.secret_file).strip(), args.mark.encode()
+    if not secret:
+        raise SystemExit(f"{args.secret_file}: no secret to look for")
+    me = str(os.getpid())
+    leaks: dict[str, str] = {}
+    marked: set[str] = set()
+    samples = 0
+    deadline = time.monotonic() + args.max_seconds
+    while not os.path.exists(args.stop) and time.monotonic() < deadline:
+        samples += 1
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or pid == me:
+                continue
+            argv = read(f"/proc/{pid}/cmdline")
+            if mark in argv:
+                marked.add(argv.replace(b"\0", b" ").decode("utf-8", "replace").strip())
+            for kind in ("cmdline", "environ"):
+                data = argv if kind == "cmdline" else read(f"/proc/{pid}/environ")
+                if secret in data:
+                    leaks[f"{pid}/{kind}"] = argv.replace(b"\0", b" ").decode("utf-8", "replace")[:300]
+        time.sleep(0.005)
+    with open(args.out, "w", encoding="utf-8") as out:
+        json.dump({"samples": samples, "leaks": leaks, "marked": sorted(marked)}, out)
+
+
+if __name__ == "__main__":
+    main()
