@@ -108,10 +108,14 @@ def test_chown_is_not_allowed(host):
 
 def test_only_nginx_and_root_reach_the_socket(host, fetch):
     parent = host.file(RUNTIME)
-    assert (parent.user, parent.group, parent.mode) == (APP, "www-data", 0o710)
+    assert (parent.user, parent.group, parent.mode) == ("root", "www-data", 0o710)
+    # Issue 18, finding 3: the app user passes through (an ACL entry) but cannot open it to others.
+    assert host.run("runuser -u %s -- chmod 0777 %s", APP, RUNTIME).rc != 0
+    assert host.file(RUNTIME).mode == 0o710
     sock = f"{RUNTIME}/{_live_slot(host)}/gunicorn.sock"
     probes = {
         "nobody": "setpriv --reuid=nobody --regid=nogroup --clear-groups",
+        APP: f"setpriv --reuid={APP} --regid={APP} --clear-groups",
         "www-data": "setpriv --reuid=www-data --regid=www-data --init-groups",
         "root": "",
     }
@@ -120,22 +124,31 @@ def test_only_nginx_and_root_reach_the_socket(host, fetch):
     }
     assert results["nobody"] == "PermissionError", results
     assert results["www-data"] == "HTTP/1.1 200 OK", results
+    assert results[APP] == "HTTP/1.1 200 OK", results
     assert results["root"] == "HTTP/1.1 200 OK", results
     assert fetch("/health").status == 200
 
 
 def test_runtime_directory_rule_restores_it_at_boot(host):
     """At boot /run is empty and systemd would create /run/<app> as root:root 0755;
-    the tmpfiles.d rule (run before the units start) makes it <app>:www-data 0710."""
+    the tmpfiles.d rule (run before the units start) makes it root:www-data 0710 with the app
+    user's pass-through ACL entry."""
     rule = f"/etc/tmpfiles.d/{APP}.conf"
     try:
-        host.run_expect([0], "chown root:root %s && chmod 0755 %s", RUNTIME, RUNTIME)
+        drop_acl = "import os, sys; os.removexattr(sys.argv[1], 'system.posix_acl_access')"
+        host.run_expect([0], "python3 -c %s %s", drop_acl, RUNTIME)
+        # Without its ACL entry the app user cannot reach its own socket any more.
+        assert host.run("runuser -u %s -- test -S %s/%s/gunicorn.sock", APP, RUNTIME, _live_slot(host)).rc != 0
+        # Then opened to everyone, as the app user could do in 0.5.0.
+        host.run_expect([0], "chown %s:%s %s && chmod 0777 %s", APP, APP, RUNTIME, RUNTIME)
         host.run_expect([0], "systemd-tmpfiles --create %s", rule)
     finally:
         restored = host.file(RUNTIME)
         state = (restored.user, restored.group, restored.mode)
-        host.run(f"chown {APP}:www-data {RUNTIME} && chmod 0710 {RUNTIME}")
-    assert state == (APP, "www-data", 0o710)
+        reach = host.run("runuser -u %s -- test -S %s/%s/gunicorn.sock", APP, RUNTIME, _live_slot(host)).rc
+        host.run(f"systemd-tmpfiles --create {rule}")
+    assert state == ("root", "www-data", 0o710)
+    assert reach == 0
 
 
 def test_forwarded_headers_from_nginx_are_trusted_without_star(host, fetch):

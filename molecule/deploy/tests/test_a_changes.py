@@ -35,10 +35,16 @@ def test_code_change_with_a_hook(bundled, source):
     slot, release, master = bundled.live_slot(), bundled.live_release(), bundled.master_pid()
     main = source / "main.py"
     main.write_text(main.read_text().replace('"Hello World"', '"Hello from the next release"'))
+    bundled.host.run("rm -f /var/tmp/hook-escape /tmp/hook-escape")
     hook = {
         "name": "record",
         "command": 'printf "%s %s" "$(pwd -P)" "$(printf %s "$SECRET_KEY" | sha256sum)" > '
-        f"/opt/{APP}/shared/logs/hook-ran",
+        f"/opt/{APP}/shared/logs/hook-ran; "
+        # Issue 18, finding 3: what the unit's sandbox denies the app, a hook is denied too.
+        f"for path in /var/tmp/hook-escape /tmp/hook-escape /opt/{APP}/shared/hook-escape; do "
+        'touch "$path" 2>/dev/null; done; '
+        f"chmod 0777 /run/{APP} 2>/dev/null && echo opened >> /opt/{APP}/shared/logs/hook-escapes; "
+        "setsid sleep 613 </dev/null >/dev/null 2>&1 & exit 0",
     }
     DESIRED["release_hooks"] = [hook]
 
@@ -56,6 +62,16 @@ def test_code_change_with_a_hook(bundled, source):
     cwd, digest = ran.content_string.split()[:2]
     assert cwd == f"/opt/{APP}/releases/{new_release}"
     assert digest == hashlib.sha256(b"molecule-deploy-5b1e9d0c7a3f4e2b8c6d1a9e0f7b3c5d").hexdigest()
+    # It ran in the unit's sandbox: its writes outside the log directory went nowhere (read-only, or
+    # its private /tmp and /var/tmp), /run/<app> stayed closed, and the process it left behind was
+    # killed with its transient unit.
+    assert not bundled.host.file(f"/opt/{APP}/shared/logs/hook-escapes").exists, bundled.host.file(
+        f"/opt/{APP}/shared/logs/hook-escapes"
+    ).content_string
+    for path in ("/var/tmp/hook-escape", "/tmp/hook-escape", f"/opt/{APP}/shared/hook-escape"):
+        assert not bundled.host.file(path).exists, path
+    assert bundled.host.file(f"/run/{APP}").mode == 0o710
+    assert bundled.host.run("ps -eo args | grep -x 'sleep 613'").rc == 1
 
 
 def test_requirements_change(bundled, source):

@@ -13,6 +13,9 @@ ORDERS = "orders-api"
 ORDERS_NAME = "orders.example.test"
 HEADER = "X-Orders-Build"
 FIRST_BUILD = []
+# Imports the release's package in a hook, as a migration would: the deploys and the rollback run
+# it in a transient unit with the app unit's sandbox (issue 18, finding 3).
+HOOKS = [{"name": "import-check", "command": "python -c 'import orders.api.asgi'"}]
 ENDPOINTS = [
     {"path": "/_status/live", "json": {"alive": True}},
     {"path": "/_status/ready", "status": [200], "json": {"state": "accepting", "checks": {"config": "ok"}}},
@@ -41,6 +44,9 @@ def _vars(src, **extra):
         "app_env": {"ORDERS_GREETING": "hello"},
         "nginx_server_name": ORDERS_NAME,
         "release_health_endpoints": ENDPOINTS,
+        # Imports the release's package in a hook (as a migration would): deploys and the rollback
+        # run it in the unit's sandbox (issue 18, finding 3).
+        "release_hooks": HOOKS,
         **extra,
     }
 
@@ -99,6 +105,7 @@ def test_rollback_on_demand_to_a_named_release(orders, orders_source):
         "nginx_server_name": ORDERS_NAME,
         "release_health_endpoints": ENDPOINTS,
         "release_rollback_to": first,
+        "release_hooks": HOOKS,
     }
 
     run, summary, upstreams = orders.deploy_under_load(
@@ -110,3 +117,6 @@ def test_rollback_on_demand_to_a_named_release(orders, orders_source):
     assert orders.live_release() == first
     assert orders.live_slot() != slot
     assert orders.fetch("/orders/ping").json()["version"] == "1"
+    hooks = [result for name, result in run.results() if name.endswith("Run the hook")]
+    assert len(hooks) == 1 and hooks[0]["rc"] == 0, hooks
+    assert hooks[0]["cmd"][0] == "systemd-run" and "--property=ProtectSystem=strict" in hooks[0]["cmd"], hooks
