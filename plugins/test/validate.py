@@ -202,6 +202,15 @@ def ip_address(value):
     return True
 
 
+def private_ip_address(value):
+    """An IP address (ip_address) of a private network (RFC 1918, RFC 4193 unique local, link-local)
+    or loopback, never a public one."""
+    if not ip_address(value):
+        return False
+    address = ipaddress.ip_address(value)
+    return address.is_private and not address.is_unspecified
+
+
 def ip_network(value):
     """An IPv4 or IPv6 address or network in CIDR notation (host bits may be set), without a zone ID."""
     value = _text(value, 49)
@@ -312,6 +321,7 @@ class TestModule:
             "nginx_time": nginx_time,
             "pinned_requirement": pinned_requirement,
             "printable_line": printable_line,
+            "private_ip_address": private_ip_address,
             "python_module_attr": python_module_attr,
             "relative_path": relative_path,
             "system_name": system_name,

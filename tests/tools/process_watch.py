@@ -5,7 +5,9 @@ which ones held a secret: the proof that a credential reached no process's argv 
     python3 process_watch.py --secret-file FILE --mark probe-dep --stop FILE --out FILE [--max-seconds 300]
 
 --mark names a word of a command line the watcher must have seen (the short-lived process the
-test is about), so a watcher that sampled too slowly cannot pass by seeing nothing.
+test is about), so a watcher that sampled too slowly cannot pass by seeing nothing. --track
+ARGV records, for each process whose command line is exactly ARGV (words joined by spaces), the
+user it ran as and its cgroup.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def main() -> None:
     parser.add_argument("--stop", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--max-seconds", type=float, default=300)
+    parser.add_argument("--track", default=None)
     args = parser.parse_args()
     secret, mark = read(args.secret_file).strip(), args.mark.encode()
     if not secret:
@@ -39,6 +42,7 @@ def main() -> None:
     me = str(os.getpid())
     leaks: dict[str, str] = {}
     marked: set[str] = set()
+    tracked: dict[str, dict] = {}
     samples = 0
     deadline = time.monotonic() + args.max_seconds
     while not os.path.exists(args.stop) and time.monotonic() < deadline:
@@ -47,15 +51,21 @@ def main() -> None:
             if not pid.isdigit() or pid == me:
                 continue
             argv = read(f"/proc/{pid}/cmdline")
+            text = argv.replace(b"\0", b" ").decode("utf-8", "replace").strip()
             if mark in argv:
-                marked.add(argv.replace(b"\0", b" ").decode("utf-8", "replace").strip())
+                marked.add(text)
+            if args.track and text == args.track and pid not in tracked:
+                status = read(f"/proc/{pid}/status").decode("utf-8", "replace")
+                uid = next((line.split()[1] for line in status.splitlines() if line.startswith("Uid:")), None)
+                cgroup = read(f"/proc/{pid}/cgroup").decode("utf-8", "replace").strip()
+                tracked[pid] = {"uid": int(uid) if uid else None, "cgroup": cgroup}
             for kind in ("cmdline", "environ"):
                 data = argv if kind == "cmdline" else read(f"/proc/{pid}/environ")
                 if secret in data:
                     leaks[f"{pid}/{kind}"] = argv.replace(b"\0", b" ").decode("utf-8", "replace")[:300]
         time.sleep(0.005)
     with open(args.out, "w", encoding="utf-8") as out:
-        json.dump({"samples": samples, "leaks": leaks, "marked": sorted(marked)}, out)
+        json.dump({"samples": samples, "leaks": leaks, "marked": sorted(marked), "tracked": tracked}, out)
 
 
 if __name__ == "__main__":

@@ -118,6 +118,9 @@ def test_app_servers_answer_the_load_balancer_only(lb, app1, app2):
     listeners = [line.split()[3] for line in app1.check_output("ss -Hltn").splitlines()]
     public = {address.rsplit(":", 1)[1] for address in listeners if not address.startswith(("127.", "[::1]"))}
     assert public == {"8080", "8081"}, listeners
+    # On the private address alone (issue 18, finding 7; 0.5.0 listened on 0.0.0.0 and [::]).
+    own = {address for address in listeners if not address.startswith(("127.", "[::1]"))}
+    assert own == {f"{ADDRESSES['app1']}:8080", f"{ADDRESSES['app1']}:8081"}, listeners
 
 
 def test_this_machine_gets_no_answer_either(app1):

@@ -75,8 +75,6 @@ version = "0"
 """
 PROBE_BACKEND = """import os, subprocess
 def get_requires_for_build_wheel(config_settings=None):
-    with open("/var/tmp/uidprobe.uid", "w") as out:
-        out.write(str(os.getuid()))
     null = subprocess.DEVNULL
     subprocess.Popen(["sleep", "300"], start_new_session=True, stdin=null, stdout=null, stderr=null)
     raise RuntimeError("uidprobe stops the build here")
@@ -93,7 +91,7 @@ def failed_pip_run(host):
     credentials, is a private one on loopback (tests/tools/private_index.py) that wants them for its
     one package, the probe's build dependency; a watcher (tests/tools/process_watch.py) samples every
     process's argv and environment meanwhile. Returns (live release, run, index log, watch report)."""
-    host.run_expect([0], "rm -rf /var/tmp/uidprobe /var/tmp/uidprobe.uid && mkdir -m 0755 /var/tmp/uidprobe")
+    host.run_expect([0], "rm -rf /srv/uidprobe && mkdir -m 0755 /srv/uidprobe")
     host.run_expect([0], "rm -f /root/index.log /root/watch.json /root/watch.stop")
     _put(host, "/root/pip-token", PIP_TOKEN.encode())
     for tool in ("private_index.py", "process_watch.py"):
@@ -108,12 +106,13 @@ def failed_pip_run(host):
     host.run_expect(
         [0],
         "setsid python3 /root/process_watch.py --secret-file /root/pip-token --mark=--ignore-installed"
+        " --track 'sleep 300'"
         " --stop /root/watch.stop --out /root/watch.json --max-seconds 600 </dev/null >/root/watch.out 2>&1 &",
     )
     for name, text in (("pyproject.toml", PROBE_PYPROJECT), ("probe_backend.py", PROBE_BACKEND)):
         host.run_expect(
             [0],
-            "printf %%s %s > /var/tmp/uidprobe/%s && chmod 0644 /var/tmp/uidprobe/%s",
+            "printf %%s %s > /srv/uidprobe/%s && chmod 0644 /srv/uidprobe/%s",
             text,
             name,
             name,
@@ -126,7 +125,7 @@ def failed_pip_run(host):
                 "app_pip_index_url": f"http://builder:{PIP_TOKEN}@127.0.0.1:{INDEX_PORT}/simple",
                 # sdists are an opt-in: the probe is a source tree whose build runs its backend.
                 "app_pip_only_binary": False,
-                "app_pip_extra_args": "--retries 0 --timeout 5 /var/tmp/uidprobe",
+                "app_pip_extra_args": "--retries 0 --timeout 5 /srv/uidprobe",
             },
             "-v",
         )
@@ -140,13 +139,17 @@ def failed_pip_run(host):
     return live, run, requests, json.loads(host.file("/root/watch.json").content_string)
 
 
-def test_setup_code_runs_as_the_build_user(host, failed_pip_run):
-    _live, run, _requests, _watch = failed_pip_run
-    assert host.file("/var/tmp/uidprobe.uid").exists, run.tail()
-    uid = int(host.file("/var/tmp/uidprobe.uid").content_string)
-    assert uid == host.user(BUILD_USER).uid
-    assert uid not in (0, host.user(APP).uid)
-    # The process it left behind was ended before the virtualenv was handed over.
+def test_setup_code_runs_as_the_build_user_in_a_transient_unit(host, failed_pip_run):
+    """The probe's backend left a `sleep 300` behind (tracked by the watcher): it ran as the build
+    user, in the build's transient unit (issue 18, finding 5), and was killed with its cgroup."""
+    _live, run, _requests, watch = failed_pip_run
+    assert watch["tracked"], ("the backend never ran", run.tail())
+    uid = host.user(BUILD_USER).uid
+    for seen in watch["tracked"].values():
+        assert seen["uid"] == uid, seen
+        assert uid not in (0, host.user(APP).uid)
+        assert f"/{APP}-build-" in seen["cgroup"], seen
+    # The process it left behind was ended with the unit.
     assert host.run("ps -o pid= -u %s", BUILD_USER).stdout.strip() == ""
 
 

@@ -56,11 +56,29 @@ HOSTILE = [
 ]
 
 
+# Issue 18, finding 7: a backend (plain HTTP) listens on loopback and the private addresses given.
+BACKEND = {"nginx_mode": "backend", "nginx_backend_allow": ["10.0.0.2"]}
+BACKEND_TASK = "Check nginx_backend_listen_addresses"
+BACKEND_CASES = {
+    "backend_private": (BACKEND | {"nginx_backend_listen_addresses": ["10.0.0.5", "fd00::5"]}, True),
+    "backend_public_opt_in": (
+        BACKEND | {"nginx_backend_listen_addresses": ["93.184.215.14"], "nginx_backend_public_listen": True},
+        True,
+    ),
+    "backend_none": (BACKEND, False),
+    "backend_public": (BACKEND | {"nginx_backend_listen_addresses": ["93.184.215.14"]}, False),
+    "backend_any": (BACKEND | {"nginx_backend_listen_addresses": ["0.0.0.0"]}, False),
+    "backend_zone_id": (BACKEND | {"nginx_backend_listen_addresses": ["fe80::1%eth0"]}, False),
+    "backend_name": (BACKEND | {"nginx_backend_listen_addresses": ["app1.internal"]}, False),
+}
+
+
 @pytest.fixture(scope="module")
 def outcome(tmp_path_factory):
     """Host name -> failed task names and their failed items' messages."""
     tmp = tmp_path_factory.mktemp("nginx-preflight")
     hosts = {"valid": VALID} | {f"case{i}": {name: value} for i, (name, value) in enumerate(HOSTILE)}
+    hosts |= {name: variables for name, (variables, _passes) in BACKEND_CASES.items()}
     (tmp / "inventory.json").write_text(json.dumps({"all": {"hosts": hosts}}), encoding="utf-8")
     (tmp / "preflight.yml").write_text(PLAYBOOK, encoding="utf-8")
     run = run_ansible_playbook(["-i", str(tmp / "inventory.json"), str(tmp / "preflight.yml")], timeout=300)
@@ -78,6 +96,17 @@ def test_hostile_value_fails_in_preflight(outcome, index, name):
     assert [entry[0] for entry in failed] == [TASK], failed
     messages = failed[0][1]
     assert messages and all(msg.startswith(f"{name} ") and "is invalid" in msg for msg in messages), messages
+
+
+@pytest.mark.parametrize("case", list(BACKEND_CASES))
+def test_backend_listens_on_private_addresses_only(outcome, case):
+    _variables, passes = BACKEND_CASES[case]
+    failed = outcome[case]
+    if passes:
+        assert failed == [], failed
+    else:
+        assert [entry[0] for entry in failed] == [BACKEND_TASK], failed
+        assert "nginx_backend_listen_addresses must list the private IP addresses" in failed[0][1][0], failed
 
 
 SITES_TASK = "Check the site does not clash with the other sites on the host"
@@ -132,8 +161,11 @@ SITES = {
     "host_setting": ([BILLING | {"nginx_ssl_profile": "modern"}], ORDERS),
     "host_setting_update": ([BILLING | {"nginx_ssl_profile": "modern"}], ORDERS | {"nginx_host_settings_update": True}),
     "backend_port": (
-        [BILLING | {"nginx_mode": "backend", "nginx_backend_port": 8080}],
-        ORDERS | {"nginx_mode": "backend", "nginx_backend_port": 8080},
+        [
+            BILLING
+            | {"nginx_mode": "backend", "nginx_backend_port": 8080, "nginx_backend_listen_addresses": ["10.0.0.5"]}
+        ],
+        ORDERS | {"nginx_mode": "backend", "nginx_backend_port": 8080, "nginx_backend_listen_addresses": ["10.0.0.5"]},
     ),
 }
 SITES_EXPECTED = {

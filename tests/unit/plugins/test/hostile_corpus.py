@@ -511,6 +511,14 @@ CORPUS = {
             "::1%x; allow all",
         ],
     ),
+    "nginx_backend_listen_addresses": (
+        "nginx",
+        v.private_ip_address,
+        "private_ip_address",
+        "10.0.0.5",
+        {},
+        ["10.0.0.5:8080", "10.0.0.5; listen 0.0.0.0", "0.0.0.0", "8.8.8.8", "fe80::1%eth0", "app1.internal", "::"],
+    ),
     "nginx_upstream_drained": (
         "nginx",
         match(NGINX_UPSTREAM_ADDRESS),

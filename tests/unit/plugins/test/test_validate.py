@@ -31,6 +31,7 @@ GOOD = {
     "nginx_size": "10m",
     "nginx_time": "60s",
     "pinned_requirement": "gunicorn==27.0.1",
+    "private_ip_address": "10.0.0.5",
     "printable_line": "alembic upgrade head",
     "python_module_attr": "main:app",
     "relative_path": "requirements.txt",
@@ -114,6 +115,10 @@ CASES = {
     "pinned_requirement": (
         ["a==1", "uvicorn[standard]==0.38.0", "a.b-c==1.0rc1", "a[x,y]==1!2.0+local"],
         ["a", "a>=1", "a==", "a==1 --x", "-e a==1", "a==1;x", "a[]==1", "a==x"],
+    ),
+    "private_ip_address": (
+        ["10.0.0.5", "172.16.0.1", "192.168.1.1", "127.0.0.1", "fd00::5", "fe80::1", "::1"],
+        ["93.184.215.14", "8.8.8.8", "0.0.0.0", "::", "2001:4860::1", "fe80::1%eth0", "10.0.0.0/8", "host", ""],
     ),
     "ip_address": (
         ["127.0.0.1", "::1", "2001:db8::1"],
