@@ -88,6 +88,61 @@ def test_requirements_change(bundled, source):
     assert version == "1.17.0"
 
 
+# Writes a hash-pinned requirements file (as pip-compile --generate-hashes would) for what the
+# given requirements and the server packages resolve to: pip downloads the wheels in the container
+# with the live release's pip, and each wheel's name, version and sha256 become a line.
+HASH_LINES = r"""
+import hashlib, pathlib, sys
+lines = []
+for wheel in sorted(pathlib.Path(sys.argv[1]).glob("*.whl")):
+    name, version = wheel.name.split("-")[:2]
+    lines.append(f"{name}=={version} --hash=sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}")
+print("\n".join(lines))
+"""
+SERVER_PACKAGES = ["gunicorn==27.0.1", "uvicorn-worker==0.4.0", "uvicorn[standard]==0.54.0"]
+
+
+def _hashed_requirements(bundled, requirements):
+    host = bundled.host
+    host.run_expect([0], "rm -rf /root/hashed && mkdir -p /root/hashed")
+    host.run_expect([0], "printf %%s %s > /root/hashed/requirements.txt", requirements)
+    host.run_expect(
+        [0],
+        "%s/bin/pip download -q --only-binary=:all: -d /root/hashed/wheels -r /root/hashed/requirements.txt %s",
+        bundled.live_venv(),
+        " ".join(f"'{package}'" for package in SERVER_PACKAGES),
+    )
+    return host.check_output("python3 -c %s /root/hashed/wheels", HASH_LINES) + "\n"
+
+
+def test_hash_pinned_requirements(bundled, source):
+    """Issue 18, finding 6: a requirements file with hashes installs in pip's hash-checking mode;
+    one that leaves out a server package stops the build naming it, the live release serving."""
+    requirements = source / "requirements.txt"
+    hashed = _hashed_requirements(bundled, requirements.read_text())
+    assert "gunicorn==27.0.1 --hash=sha256:" in hashed, hashed
+
+    # Without the server packages: refused before pip runs, nothing changes.
+    slot, release = bundled.live_slot(), bundled.live_release()
+    requirements.write_text("".join(line + "\n" for line in hashed.splitlines() if not line.startswith("gunicorn==")))
+    run = stack.run_playbook("pyops.fastapi.site", DESIRED)
+    task, message = run.failure()
+    assert run.returncode != 0
+    assert task == "pyops.fastapi.app : Stop with the reason", (task, message)
+    assert "must pin app_server_packages itself" in message and "gunicorn==27.0.1" in message, message
+    assert (bundled.live_slot(), bundled.live_release()) == (slot, release)
+
+    requirements.write_text(hashed)
+    venv = bundled.live_venv()
+    run, summary, upstreams = bundled.deploy_under_load(DESIRED)
+
+    _switched(bundled, run, summary, upstreams, slot)
+    # 0.5.0 put the server packages on pip's command line, which hash-checking mode refuses.
+    assert bundled.live_venv() != venv
+    version = bundled.host.check_output("%s/bin/gunicorn --version", bundled.live_venv())
+    assert "27.0.1" in version, version
+
+
 def test_rotated_secret_and_environment(bundled, source):
     slot, release = bundled.live_slot(), bundled.live_release()
     DESIRED.update(app_secret_key=NEW_SECRET, app_env={"APP_NAME": "rotated-app", "ENVIRONMENT": "production"})
