@@ -86,7 +86,8 @@ def _git(*args, cwd):
 
 @pytest.fixture(scope="module")
 def repository(host, tmp_path_factory):
-    """publish(version): commit the orders app with VERSION = version and serve the bare repository."""
+    """publish(version, change=None): commit the orders app with VERSION = version (after change(work
+    tree), when given) and serve the bare repository."""
     base = tmp_path_factory.mktemp("git")
     work, bare = base / "work", base / "orders.git"
     shutil.copytree(REPO / "molecule" / "deploy" / "apps" / "orders", work)
@@ -106,7 +107,9 @@ def repository(host, tmp_path_factory):
         [0], "setsid python3 /root/git-server.py %s %s </dev/null >/root/git-server.err 2>&1 &", SECRET_FILE, str(PORT)
     )
 
-    def publish(version):
+    def publish(version, change=None):
+        if change:
+            change(work)
         asgi = work / "orders" / "api" / "asgi.py"
         asgi.write_text(
             "\n".join(
@@ -228,3 +231,34 @@ def test_a_new_commit_deploys_through_the_same_credentials(host, orders, reposit
     assert_no_request_failed(summary)
     assert set(summary["releases"]) == {build, orders.live_release()}, summary
     assert orders.fetch("/orders/ping").json()["version"] == "5"
+
+
+def _escape_through_venv(work):
+    """Issue 18, finding 1, as reproduced on 0.5.0: the repository's own .venv is a deep directory link,
+    so static/x resolves inside the checkout; in a release .venv leads to venvs/<key> and static/x to
+    the host's /etc/passwd, which nginx served."""
+    deep = work / "deep" / "a" / "b" / "c" / "d" / "e" / "f" / "g"
+    deep.mkdir(parents=True)
+    (deep / "keep.txt").write_text("kept by git\n")
+    (work / ".venv").symlink_to("deep/a/b/c/d/e/f/g")
+    (work / "static").mkdir(exist_ok=True)
+    (work / "static" / "x").symlink_to("../.venv/../../../../../../../etc/passwd")
+
+
+def test_a_link_out_of_the_release_through_its_venv_is_refused(host, orders, repository):
+    repository("6", change=_escape_through_venv)
+    build, slot, releases = orders.live_release(), orders.live_slot(), orders.releases()
+    url = f"http://{USER}:{TOKEN}@127.0.0.1:{PORT}/orders.git"
+
+    run = stack.run_playbook("pyops.fastapi.site", _git_vars(url))
+
+    task, message = run.failure()
+    assert run.returncode != 0
+    assert task == "pyops.fastapi.app : Stop with the reason", (task, message)
+    assert "(Check every link of the release stays inside it)" in message, message
+    assert "static/x is a symlink to ../.venv/../../../../../../../etc/passwd, which leads to /etc/passwd" in message
+    assert (orders.live_release(), orders.live_slot()) == (build, slot)
+    assert orders.fetch("/orders/ping").json()["version"] == "5"
+    assert "root:" not in orders.fetch("/static/x").text
+    # The release built for nothing is gone.
+    assert orders.releases() == releases
