@@ -75,9 +75,10 @@ molecule-all: $(STAMP) image installed-collection ## Every scenario (harness; de
 
 test: lint unit sanity molecule-all ## The whole suite, as CI runs it
 
-bench: $(STAMP) docker ## Benchmarks: the deployed stack vs its ceilings, then the gate's lag (benchmarks/README.md)
+bench: $(STAMP) docker ## Benchmarks: the stack vs its ceilings, the gate's lag, deploy times vs 0.5.0 (benchmarks/README.md)
 	$(BIN)/python benchmarks/stack_bench.py
 	$(BIN)/python benchmarks/health_check_lag.py
+	$(BIN)/python benchmarks/deploy_bench.py
 
 clean: ## Remove the virtualenv and caches (not the Docker images)
 	rm -rf $(VENV) .pytest_cache .ruff_cache tests/output build *.tar.gz

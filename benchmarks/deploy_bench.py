@@ -1,0 +1,128 @@
+"""Deploy durations of two versions of the collection, in one run (make bench).
+
+Each round starts a fresh systemd container per version (the Debian 12 test image, as
+stack_bench.py does), and runs that version's site.yml three times with the bundled example app:
+
+  first     the first converge of an empty host;
+  code      a code-only change (main.py): a new release on the existing virtualenv;
+  reqs      a requirements change (one more pinned package): a new virtualenv is built.
+
+The versions are a git revision (--before, default the 0.5.0 commit) checked out into a scratch
+worktree, and this working tree (--after). Rounds alternate which version goes first (machines
+are noisy), every figure is the median of the rounds, and the ratios after/before are the
+result: 0.6.0 runs builds and hooks in transient systemd units, whose cost shows here. Nothing
+asserts a timing. Results: a markdown table on stdout and in benchmarks/results/ with the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stack_bench import CACHE, RESULTS, ROOT, log, run, start_container, write_inventory  # noqa: E402
+
+BEFORE = "3d81ab8"  # main at 0.5.0
+STEPS = ("first", "code", "reqs")
+
+
+def checkout(revision: str) -> Path:
+    """A worktree of revision outside the repository (linters scan the repository), with the
+    collection's symlink layout."""
+    tree = Path("/var/tmp") / f"pyops-bench-tree-{revision}"
+    if not tree.exists():
+        run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-f", str(tree), revision], capture_output=True)
+    return tree
+
+
+def site(tree: Path, inventory: Path, secrets: Path, label: str) -> float:
+    """One run of tree's site.yml with tree's collection; its wall time in seconds."""
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(tree / "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=str(tree / "collections"),
+        ANSIBLE_NOCOLOR="1",
+    )
+    log_file = CACHE / f"deploy-{label}.log"
+    started = time.monotonic()
+    with log_file.open("w") as out:
+        proc = subprocess.run(
+            ["ansible-playbook", "-i", str(inventory), "-e", f"@{secrets}", str(tree / "site.yml")],
+            check=False,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tree,
+        )
+    if proc.returncode != 0:
+        raise RuntimeError(f"site.yml of {tree.name} ({label}) failed, see {log_file}")
+    return round(time.monotonic() - started, 1)
+
+
+def one_version(name: str, tree: Path, container: str, round_no: int) -> dict:
+    app_dir = CACHE / f"app-{name}"
+    shutil.rmtree(app_dir, ignore_errors=True)
+    shutil.copytree(ROOT / "roles" / "app" / "files" / "example_app", app_dir)
+    start_container(container, "debian12")
+    inventory, secrets = write_inventory(container, app_dir)
+    times = {"first": site(tree, inventory, secrets, f"{name}-{round_no}-first")}
+    main_py = app_dir / "main.py"
+    main_py.write_text(main_py.read_text() + f"\n# benchmark code change {time.time()}\n")
+    times["code"] = site(tree, inventory, secrets, f"{name}-{round_no}-code")
+    requirements = app_dir / "requirements.txt"
+    requirements.write_text(requirements.read_text() + "six==1.17.0\n")
+    times["reqs"] = site(tree, inventory, secrets, f"{name}-{round_no}-reqs")
+    run(["docker", "rm", "-f", container], capture_output=True)
+    log(f"round {round_no} {name}: " + ", ".join(f"{step} {times[step]} s" for step in STEPS))
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", default=BEFORE, help="git revision to compare with (default: 0.5.0)")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--container", default="pyops-fastapi-deploy-bench")
+    args = parser.parse_args()
+
+    trees = {"before": checkout(args.before), "after": ROOT}
+    samples = {name: [] for name in trees}
+    for round_no in range(1, args.rounds + 1):
+        order = list(trees) if round_no % 2 else list(reversed(trees))
+        for name in order:
+            samples[name].append(one_version(name, trees[name], args.container, round_no))
+
+    medians = {
+        name: {step: statistics.median([sample[step] for sample in runs]) for step in STEPS}
+        for name, runs in samples.items()
+    }
+    ratios = {step: round(medians["after"][step] / medians["before"][step], 2) for step in STEPS}
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M")
+    lines = [
+        f"# Deploy durations, {args.before} (before) vs this tree (after), {args.rounds} rounds, medians",
+        "",
+        "| step | before s | after s | after / before |",
+        "|---|---|---|---|",
+        *(f"| {step} | {medians['before'][step]} | {medians['after'][step]} | **{ratios[step]}** |" for step in STEPS),
+        "",
+    ]
+    report = "\n".join(lines)
+    print(report)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"deploy-{stamp}.md").write_text(report)
+    (RESULTS / f"deploy-{stamp}.json").write_text(
+        json.dumps({"before": args.before, "samples": samples, "medians": medians, "ratios": ratios}, indent=2)
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
