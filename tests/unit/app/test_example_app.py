@@ -231,21 +231,21 @@ def test_ready_probes_the_database_once_per_interval(load_app, counting_server):
         DATABASE_CHECK_CACHE_SECONDS="30",
     )
     with TestClient(main.app) as client:
-        statuses = {client.get("/ready").status_code for _ in range(200)}
+        statuses = {client.get("/ready").status_code for _request in range(200)}
     assert statuses == {200}
     assert sys.modules["health"]._probe_cache.probes == 1
     assert len(accepted) == 1
 
 
 def test_ready_probes_again_after_the_interval(load_app, counting_server):
-    port, accepted = counting_server
+    port, _accepted = counting_server
     main = load_app(
         SECRET_KEY=SECRET,
         DATABASE_URL=f"postgresql://u:p@127.0.0.1:{port}/db",
         DATABASE_CHECK_CACHE_SECONDS="0",
     )
     with TestClient(main.app) as client:
-        for _ in range(5):
+        for _request in range(5):
             assert client.get("/ready").status_code == 200
     assert sys.modules["health"]._probe_cache.probes == 5
 
