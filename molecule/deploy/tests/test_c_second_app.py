@@ -3,6 +3,7 @@ path, health endpoints under /_status with their own JSON, settings from plain e
 variables, its own name and release header. Deployed with its own endpoint list, changed under
 load, refused by the gate with the wrong endpoints, rolled back on demand."""
 
+import json
 import shutil
 
 import pytest
@@ -62,6 +63,23 @@ def test_first_deploy_next_to_the_bundled_app(orders, bundled, orders_source):
     # The bundled app is untouched and still serves.
     assert bundled.live_release() == bundled_release
     assert bundled.fetch("/health").status == 200
+
+
+def test_audit_reads_the_apps_own_endpoints(orders):
+    """The audit's private-endpoint check took /health as the app's liveness path: on this app
+    (liveness at /_status/live, no /health/detailed) it failed. It reads release_health_endpoints, as
+    the gate does, and says the check does not apply."""
+    run = stack.run_playbook(
+        "pyops.fastapi.audit",
+        {"app_name": ORDERS, "nginx_server_name": ORDERS_NAME, "release_health_endpoints": ENDPOINTS},
+    )
+    checklist = [result for name, result in run.results() if name.endswith("Run the checklist on the host")]
+    assert len(checklist) == 1, run.tail()
+    report = json.loads(checklist[0]["stdout"])
+    row = next(check for check in report["checks"] if check["id"] == "detailed_health")
+    assert row["passed"], row
+    assert row["observed"].startswith("not applicable: the app has no /health/detailed"), row
+    assert "/_status/live 200" in row["observed"], row
 
 
 def test_code_change_under_load(orders, orders_source):

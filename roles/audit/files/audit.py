@@ -439,10 +439,18 @@ def check_listeners(cfg: dict, check: Check) -> None:
 
 
 def check_detailed_health(cfg: dict, check: Check) -> None:
+    """/health/detailed (kept private by nginx) refused from outside while the app's own liveness
+    path answers there; not applicable when the app has no such endpoint (404 from loopback, an
+    allowed address)."""
     source = cfg["outside_address"]
+    liveness = cfg.get("health_path") or "/health"
+    inside, _headers, _inside_error = try_request(cfg, "/health/detailed")
     detailed, _headers, detailed_error = try_request(cfg, "/health/detailed", source=source)
-    health, _headers, health_error = try_request(cfg, "/health", source=source)
-    shown = f"from {source}: /health/detailed {detailed or detailed_error}, /health {health or health_error}"
+    health, _headers, health_error = try_request(cfg, liveness, source=source)
+    shown = f"from {source}: /health/detailed {detailed or detailed_error}, {liveness} {health or health_error}"
+    if inside == 404:
+        check.result(health == 200, f"not applicable: the app has no /health/detailed (404 from loopback); {shown}")
+        return
     # Refused: an error status of nginx's own, or the connection closed; never the app's answer.
     refused = detailed in (401, 403, 404, 444) or detailed is None
     check.result(refused and health == 200, shown)
