@@ -105,12 +105,12 @@ SERVER_PACKAGES = ["gunicorn==27.0.1", "uvicorn-worker==0.4.0", "uvicorn[standar
 def _hashed_requirements(bundled, requirements):
     host = bundled.host
     host.run_expect([0], "rm -rf /root/hashed && mkdir -p /root/hashed")
-    host.run_expect([0], "printf %%s %s > /root/hashed/requirements.txt", requirements)
+    wanted = requirements + "".join(f"{package}\n" for package in SERVER_PACKAGES)
+    host.run_expect([0], "printf %%s %s > /root/hashed/requirements.txt", wanted)
     host.run_expect(
         [0],
-        "%s/bin/pip download -q --only-binary=:all: -d /root/hashed/wheels -r /root/hashed/requirements.txt %s",
+        "%s/bin/pip download -q --only-binary=:all: -d /root/hashed/wheels -r /root/hashed/requirements.txt",
         bundled.live_venv(),
-        " ".join(f"'{package}'" for package in SERVER_PACKAGES),
     )
     return host.check_output("python3 -c %s /root/hashed/wheels", HASH_LINES) + "\n"
 
