@@ -115,38 +115,6 @@ def _hashed_requirements(bundled, requirements):
     return host.check_output("python3 -c %s /root/hashed/wheels", HASH_LINES) + "\n"
 
 
-def test_hash_pinned_requirements(bundled, source):
-    """Issue 18, finding 6: a requirements file with hashes installs in pip's hash-checking mode;
-    one that leaves out a server package stops the build naming it, the live release serving."""
-    requirements = source / "requirements.txt"
-    plain = requirements.read_text()
-    hashed = _hashed_requirements(bundled, plain)
-    assert "gunicorn==27.0.1 --hash=sha256:" in hashed, hashed
-
-    # Without the server packages: refused before pip runs, nothing changes.
-    slot, release = bundled.live_slot(), bundled.live_release()
-    requirements.write_text("".join(line + "\n" for line in hashed.splitlines() if not line.startswith("gunicorn==")))
-    run = stack.run_playbook("pyops.fastapi.site", DESIRED)
-    task, message = run.failure()
-    assert run.returncode != 0
-    assert task == "pyops.fastapi.app : Stop with the reason", (task, message)
-    assert "must pin app_server_packages itself" in message and "gunicorn==27.0.1" in message, message
-    assert (bundled.live_slot(), bundled.live_release()) == (slot, release)
-
-    requirements.write_text(hashed)
-    venv = bundled.live_venv()
-    run, summary, upstreams = bundled.deploy_under_load(DESIRED)
-
-    _switched(bundled, run, summary, upstreams, slot)
-    # 0.5.0 put the server packages on pip's command line, which hash-checking mode refuses.
-    assert bundled.live_venv() != venv
-    version = bundled.host.check_output("%s/bin/gunicorn --version", bundled.live_venv())
-    assert "27.0.1" in version, version
-    # The next tests change app_server_packages, which a hashed file would have to pin: back to the
-    # plain file (its virtualenv is still there, so the next deploy builds none).
-    requirements.write_text(plain)
-
-
 def test_rotated_secret_and_environment(bundled, source):
     slot, release = bundled.live_slot(), bundled.live_release()
     DESIRED.update(app_secret_key=NEW_SECRET, app_env={"APP_NAME": "rotated-app", "ENVIRONMENT": "production"})
@@ -217,3 +185,32 @@ def test_rollback_on_demand(bundled, source):
     assert set(summary["releases"]) == {release, previous}, summary
     # The code of the previous release (the same message), with its own virtualenv (gunicorn 27.0.1).
     assert "27.0.1" in bundled.host.check_output("%s/bin/gunicorn --version", bundled.live_venv())
+
+
+# Last of this file: the tests before it change app_server_packages, which a hashed file must pin.
+def test_hash_pinned_requirements(bundled, source):
+    """Issue 18, finding 6: a requirements file with hashes installs in pip's hash-checking mode;
+    one that leaves out a server package stops the build naming it, the live release serving."""
+    requirements = source / "requirements.txt"
+    hashed = _hashed_requirements(bundled, requirements.read_text())
+    assert "gunicorn==27.0.1 --hash=sha256:" in hashed, hashed
+
+    # Without the server packages: refused before pip runs, nothing changes.
+    slot, release = bundled.live_slot(), bundled.live_release()
+    requirements.write_text("".join(line + "\n" for line in hashed.splitlines() if not line.startswith("gunicorn==")))
+    run = stack.run_playbook("pyops.fastapi.site", DESIRED)
+    task, message = run.failure()
+    assert run.returncode != 0
+    assert task == "pyops.fastapi.app : Stop with the reason", (task, message)
+    assert "must pin app_server_packages itself" in message and "gunicorn==27.0.1" in message, message
+    assert (bundled.live_slot(), bundled.live_release()) == (slot, release)
+
+    requirements.write_text(hashed)
+    venv = bundled.live_venv()
+    run, summary, upstreams = bundled.deploy_under_load(DESIRED)
+
+    _switched(bundled, run, summary, upstreams, slot)
+    # 0.5.0 put the server packages on pip's command line, which hash-checking mode refuses.
+    assert bundled.live_venv() != venv
+    version = bundled.host.check_output("%s/bin/gunicorn --version", bundled.live_venv())
+    assert "27.0.1" in version, version
