@@ -191,6 +191,8 @@ def test_rollback_on_demand(bundled, source):
 def test_hash_pinned_requirements(bundled, source):
     """Issue 18, finding 6: a requirements file with hashes installs in pip's hash-checking mode;
     one that leaves out a server package stops the build naming it, the live release serving."""
+    # Back to the default server packages (test_gunicorn_version_change pinned another gunicorn).
+    DESIRED["app_server_packages"] = SERVER_PACKAGES
     requirements = source / "requirements.txt"
     hashed = _hashed_requirements(bundled, requirements.read_text())
     assert "gunicorn==27.0.1 --hash=sha256:" in hashed, hashed
