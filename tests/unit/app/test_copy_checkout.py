@@ -83,6 +83,17 @@ def check_links(release: Path) -> subprocess.CompletedProcess:
     return subprocess.run(["/bin/bash", str(CHECK_LINKS), str(release)], capture_output=True, text=True, check=False)
 
 
+def built_release(repo: Path, base: Path) -> subprocess.CompletedProcess:
+    """As tasks/build.yml: copy the checkout into base/releases/r1, link its .venv to base/venvs/k,
+    then check its links."""
+    (base / "venvs" / "k").mkdir(parents=True, exist_ok=True)
+    release = base / "releases" / "r1"
+    release.parent.mkdir(parents=True)
+    assert copy(repo, release).returncode == 0
+    (release / ".venv").symlink_to("../../venvs/k")
+    return check_links(release)
+
+
 def test_link_that_escapes_through_the_release_venv_is_refused(repo, tmp_path):
     """Issue 18, finding 1, as reproduced: the checkout's own .venv is a deep directory link, so the
     link resolves inside the checkout; in the release .venv leads to venvs/<key> and the same link
@@ -108,11 +119,7 @@ def test_link_into_the_virtualenv_is_refused(repo, tmp_path):
     (repo / "static" / "site.py").symlink_to("../.venv/lib/site.py")
     (tmp_path / "venvs" / "k" / "lib").mkdir(parents=True)
     (tmp_path / "venvs" / "k" / "lib" / "site.py").write_text("")
-    release = tmp_path / "releases" / "r1"
-    release.parent.mkdir()
-    assert copy(repo, release).returncode == 0
-    (release / ".venv").symlink_to("../../venvs/k")
-    result = check_links(release)
+    result = built_release(repo, tmp_path)
     assert result.returncode == 3, result.stderr
     assert result.stderr.startswith("static/site.py is a symlink to ../.venv/lib/site.py")
 
@@ -120,10 +127,5 @@ def test_link_into_the_virtualenv_is_refused(repo, tmp_path):
 def test_links_inside_the_release_and_its_venv_link_pass(repo, tmp_path):
     (repo / "static" / "robots-copy.txt").symlink_to("robots.txt")
     (repo / "assets").symlink_to("static")
-    (tmp_path / "venvs" / "k").mkdir(parents=True)
-    release = tmp_path / "releases" / "r1"
-    release.parent.mkdir()
-    assert copy(repo, release).returncode == 0
-    (release / ".venv").symlink_to("../../venvs/k")
-    result = check_links(release)
+    result = built_release(repo, tmp_path)
     assert result.returncode == 0, result.stderr

@@ -221,15 +221,19 @@ def counting_server():
     server.close()
 
 
+def _with_database(load_app, port, cache_seconds):
+    return load_app(
+        SECRET_KEY=SECRET,
+        DATABASE_URL=f"postgresql://u:p@127.0.0.1:{port}/db",
+        DATABASE_CHECK_CACHE_SECONDS=cache_seconds,
+    )
+
+
 def test_ready_probes_the_database_once_per_interval(load_app, counting_server):
     """Issue 18, finding 10: /ready is public and exempt from the rate limit; 200 requests within
     the cache interval open one database connection, not 200."""
     port, accepted = counting_server
-    main = load_app(
-        SECRET_KEY=SECRET,
-        DATABASE_URL=f"postgresql://u:p@127.0.0.1:{port}/db",
-        DATABASE_CHECK_CACHE_SECONDS="30",
-    )
+    main = _with_database(load_app, port, cache_seconds="30")
     with TestClient(main.app) as client:
         statuses = {client.get("/ready").status_code for _request in range(200)}
     assert statuses == {200}
@@ -239,11 +243,7 @@ def test_ready_probes_the_database_once_per_interval(load_app, counting_server):
 
 def test_ready_probes_again_after_the_interval(load_app, counting_server):
     port, _accepted = counting_server
-    main = load_app(
-        SECRET_KEY=SECRET,
-        DATABASE_URL=f"postgresql://u:p@127.0.0.1:{port}/db",
-        DATABASE_CHECK_CACHE_SECONDS="0",
-    )
+    main = _with_database(load_app, port, cache_seconds="0")
     with TestClient(main.app) as client:
         for _request in range(5):
             assert client.get("/ready").status_code == 200

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.pyops.fastapi.plugins.test import validate as v
+from ansible_collections.pyops.fastapi.tests.unit.plugins.test.hostile_corpus import RUNTIME_ENV
 from jinja2 import Environment
 
 TESTS = v.TestModule().tests()
@@ -79,21 +80,7 @@ CASES = {
     # Issue 18, finding 8: names the loader, Python, gunicorn, uvicorn or systemd read.
     "app_env_name": (
         ["APP_NAME", "PYTHON_ENV", "LOAD_LEVEL", "GUNICORN_TIMEOUT_HINT", "MY_PATH"],
-        [
-            "1A",
-            "",
-            "LD_PRELOAD",
-            "ld_preload",
-            "LD_LIBRARY_PATH",
-            "PYTHONPATH",
-            "PYTHONSTARTUP",
-            "PYTHONHOME",
-            "GUNICORN_CMD_ARGS",
-            "FORWARDED_ALLOW_IPS",
-            "PATH",
-            "NOTIFY_SOCKET",
-            "LISTEN_FDS",
-        ],
+        ["1A", "", "ld_preload", "LD_LIBRARY_PATH", "LISTEN_FDS", *RUNTIME_ENV],
     ),
     "systemd_unit_name": (
         ["a.service", "app@blue.service", "network-online.target", "x.mount"],
