@@ -19,17 +19,15 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stack_bench import CACHE, RESULTS, ROOT, log, run, start_container, write_inventory  # noqa: E402
+from stack_bench import CACHE, RESULTS, ROOT, converge, log, run, start_container, write_inventory  # noqa: E402
 
 BEFORE = "3d81ab8"  # main at 0.5.0
 STEPS = ("first", "code", "reqs")
@@ -46,26 +44,7 @@ def checkout(revision: str) -> Path:
 
 def site(tree: Path, inventory: Path, secrets: Path, label: str) -> float:
     """One run of tree's site.yml with tree's collection; its wall time in seconds."""
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(tree / "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=str(tree / "collections"),
-        ANSIBLE_NOCOLOR="1",
-    )
-    log_file = CACHE / f"deploy-{label}.log"
-    started = time.monotonic()
-    with log_file.open("w") as out:
-        proc = subprocess.run(
-            ["ansible-playbook", "-i", str(inventory), "-e", f"@{secrets}", str(tree / "site.yml")],
-            check=False,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=tree,
-        )
-    if proc.returncode != 0:
-        raise RuntimeError(f"site.yml of {tree.name} ({label}) failed, see {log_file}")
-    return round(time.monotonic() - started, 1)
+    return converge(inventory, secrets, f"deploy-{label}", tree=tree)["seconds"]
 
 
 def one_version(name: str, tree: Path, container: str, round_no: int) -> dict:

@@ -125,19 +125,25 @@ def write_inventory(name: str, app_dir: Path) -> tuple[Path, Path]:
     return inventory, secrets
 
 
-def converge(inventory: Path, secrets: Path, label: str) -> dict:
-    """Run site.yml once; return its wall time and the recap counts."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+def converge(inventory: Path, secrets: Path, label: str, tree: Path = ROOT) -> dict:
+    """Run site.yml once, from tree with tree's collection (this checkout by default); return its
+    wall time and the recap counts."""
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(tree / "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=str(tree / "collections"),
+        ANSIBLE_NOCOLOR="1",
+    )
     log_file = CACHE / f"converge-{label}.log"
     started = time.monotonic()
     with log_file.open("w") as out:
         proc = subprocess.run(
-            ["ansible-playbook", "-i", str(inventory), "-e", f"@{secrets}", str(ROOT / "site.yml")],
+            ["ansible-playbook", "-i", str(inventory), "-e", f"@{secrets}", str(tree / "site.yml")],
             check=False,
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
-            cwd=ROOT,
+            cwd=tree,
         )
     seconds = time.monotonic() - started
     text = log_file.read_text()
