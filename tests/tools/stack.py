@@ -90,17 +90,19 @@ class PlaybookRun:
         for host, name, result in self.host_results():
             if result.get("failed"):
                 items = [item.get("msg", "") for item in result.get("results", []) if item.get("failed")]
-                failed.setdefault(host, []).append((name.split(" : ", 1)[-1], items or [result.get("msg")]))
+                name = result.get("check", name.split(" : ", 1)[-1])
+                failed.setdefault(host, []).append((name, items or [result.get("msg")]))
         return failed
 
     def failure(self):
         """(task name, message) of the last failed task, the one that ended the run. A loop's
-        message is the messages of its failed items, one per line."""
+        message is the messages of its failed items, one per line. For pyops.fastapi.preflight, the
+        name is the failed check's (the task evaluates a whole table of checks)."""
         failed = []
         for name, result in self.results():
             if result.get("failed"):
                 items = [item.get("msg", "") for item in result.get("results", []) if item.get("failed")]
-                failed.append((name, "\n".join(items) if items else result.get("msg", "")))
+                failed.append((result.get("check", name), "\n".join(items) if items else result.get("msg", "")))
         return failed[-1] if failed else (None, None)
 
     def changed(self):

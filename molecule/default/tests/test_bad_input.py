@@ -2,10 +2,11 @@
 
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import stack
+import yaml
 
 # Preflight runs in the first play before anything touches the host, the same code on every
 # distribution: `make molecule-all` runs these cases once (Debian 12), and the Debian 13 run from
@@ -71,6 +72,28 @@ BAD_INPUTS = [
         "app_git_version",
     ),
 ]
+# Least privilege (issue 11): each also names the check that must stop it.
+CHECKED_BY = [
+    (
+        {"gunicorn_forwarded_allow_ips": "*"},
+        "gunicorn_forwarded_allow_all",
+        "Check that trusting every peer's X-Forwarded-* headers was asked for",
+    ),
+    (
+        {"gunicorn_forwarded_allow_ips": "10.0.0.1,*"},
+        "gunicorn_forwarded_allow_all",
+        "Check that trusting every peer's X-Forwarded-* headers was asked for",
+    ),
+    (
+        {"systemd_ip_address_deny": ["any\nExecStartPre=+/bin/sh"]},
+        "systemd_ip_address_deny",
+        "Check the IP address filters",
+    ),
+    ({"systemd_ip_address_allow": ["10.0.0.300/32"]}, "systemd_ip_address_allow", "Check the IP address filters"),
+    ({"systemd_socket_group": "no-such-group"}, "systemd_socket_group", "Check systemd_socket_group exists"),
+]
+CASES = [(extra_vars, variable, None) for extra_vars, variable in BAD_INPUTS] + CHECKED_BY
+SITE = Path(__file__).resolve().parents[3] / "playbooks" / "site.yml"
 
 
 def _yaml(value):
@@ -91,43 +114,73 @@ def _extra_vars_file(tmp_path, extra_vars):
     return f"@{path}"
 
 
+def _cases_inventory(path, host):
+    """One inventory host per case, all the scenario's container, each with its case's variables as
+    host variables (over the scenario's group_vars, as -e was): group fastapi > bad_input_cases."""
+    lines = ["fastapi:", "  children:", "    bad_input_cases:", "      hosts:"]
+    for index, (extra_vars, _variable, _check) in enumerate(CASES):
+        lines.append(f"        case{index:02d}:")
+        lines.append("          ansible_connection: community.docker.docker")
+        lines.append(f"          ansible_host: {json.dumps(host.backend.host)}")
+        lines += [f"          {key}: {_yaml(value)}" for key, value in extra_vars.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
 @pytest.fixture(scope="module")
 def bad_input_runs(host, tmp_path_factory):
-    """Every case's run, three at a time (each is a controller-side ansible-playbook that stops in
-    the first play, so they do not interfere), and the host's files before and after all of them."""
+    """All cases in one run of the site playbook's first play (the checks of every role), one
+    inventory host per case. The play is read from playbooks/site.yml as it is, with its hosts set
+    to the cases and without any_errors_fatal, so each case stops at its own first failure; and the
+    host's files before and after. A second run, of the whole site playbook, is test_site_stops_..."""
     before = stack.host_fingerprint(host)
-    # The files first, in this thread: pytest's tmp_path_factory is not thread-safe (its first
-    # mktemp creates the base directory; concurrent first calls raised ValueError in CI).
-    files = [_extra_vars_file(tmp_path_factory.mktemp("bad"), extra_vars) for extra_vars, _variable in BAD_INPUTS]
+    tmp = tmp_path_factory.mktemp("bad")
+    _cases_inventory(tmp / "cases.yml", host)
+    first_play = yaml.safe_load(SITE.read_text())[0]
+    assert first_play["any_errors_fatal"] is True and "preflight" in json.dumps(first_play["tasks"])
+    first_play.pop("any_errors_fatal")
+    first_play["hosts"] = "bad_input_cases"
+    (tmp / "checks.yml").write_text(yaml.safe_dump([first_play], sort_keys=False))
+    argv = ["-i", os.environ["MOLECULE_INVENTORY_FILE"], "-i", str(tmp / "cases.yml"), "--forks", "8"]
+    run = stack.run_ansible_playbook([*argv, str(tmp / "checks.yml")])
+    return run, before, stack.host_fingerprint(host)
 
-    def run(extra_vars_file):
-        return stack.run_playbook("pyops.fastapi.site", {}, "-e", extra_vars_file)
 
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        runs = list(pool.map(run, files))
-    return runs, before, stack.host_fingerprint(host)
-
-
-@pytest.mark.parametrize("index", range(len(BAD_INPUTS)), ids=[case[1] for case in BAD_INPUTS])
+@pytest.mark.parametrize("index", range(len(CASES)), ids=[case[1] for case in CASES])
 def test_bad_input_fails_before_any_change(bad_input_runs, index):
-    runs, before, after = bad_input_runs
-    variable = BAD_INPUTS[index][1]
-    run = runs[index]
+    run, before, after = bad_input_runs
+    _extra_vars, variable, check = CASES[index]
+    failures = run.failures_by_host().get(f"case{index:02d}")
+    # The case stopped in the checks (argument validation or a role's preflight), naming the variable.
+    assert failures, run.tail()
+    task, messages = failures[-1]
+    assert variable in " ".join(map(str, messages)), (task, messages)
+    if check:
+        assert task == check, (task, messages)
+    # None of the cases changed a file on the host.
+    assert after == before, "a failed run changed files on the host"
+
+
+def test_site_stops_in_its_first_play_on_bad_input(host, tmp_path):
+    """The whole site playbook, as a user runs it: a value refused by the last role's check that reads
+    the host stops the run in the checks play, with the check's message, and changes nothing."""
+    before = stack.host_fingerprint(host)
+    run = stack.run_playbook(
+        "pyops.fastapi.site", {}, "-e", _extra_vars_file(tmp_path, {"systemd_socket_group": "nogroup2"})
+    )
     task, message = run.failure()
     assert run.returncode != 0, run.tail()
-    # The run stopped in the first play (preflight or argument validation), naming the variable.
-    assert task is not None, run.tail()
-    assert variable in message, (task, message)
-    # None of the runs changed a file on the host.
-    assert after == before, "a failed run changed files on the host"
+    assert task == "Check systemd_socket_group exists", (task, message)
+    assert "systemd_socket_group 'nogroup2' does not exist" in message, message
+    assert "Deploy a FastAPI application behind nginx" not in run.stdout, "the deploy play started"
+    assert stack.host_fingerprint(host) == before, "the failed run changed files on the host"
 
 
 def test_no_message_shows_the_git_token(bad_input_runs):
     """Issue 18, finding 4: the refused app_git_version's message names the repository, token masked."""
-    runs, _before, _after = bad_input_runs
-    index = next(i for i, (extra_vars, _v) in enumerate(BAD_INPUTS) if extra_vars.get("app_git_repo"))
-    run = runs[index]
-    task, message = run.failure()
-    assert task is not None and "app_git_version" in message, run.tail()
+    run, _before, _after = bad_input_runs
+    index = next(i for i, (extra_vars, _v, _c) in enumerate(CASES) if extra_vars.get("app_git_repo"))
+    _task, messages = run.failures_by_host()[f"case{index:02d}"][-1]
+    message = " ".join(map(str, messages))
+    assert "app_git_version" in message, run.tail()
     assert "https://***@git.example.test/app.git" in message, message
     assert GIT_TOKEN not in run.stdout + run.stderr
