@@ -1,11 +1,17 @@
-"""Check a host deployed by pyops.fastapi against the production checklist, read-only.
+# Copyright (c) 2025, pyops maintainers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 
-Runs on the managed host as root (ansible.builtin.script, from the pyops.fastapi.audit role):
+"""Checks of the pyops.fastapi.audit module: a host deployed by pyops.fastapi against the production checklist.
 
-    audit.py CONFIG_JSON   -> {"checks": [{"id", "title", "passed", "observed"}], "table": [...]} on stdout
+Private to the collection (leading underscore): no compatibility promise outside it.
+Standard library only (python3-cryptography, which the nginx and certbot roles install, for the certificate),
+so it runs on any managed host's Python 3.9+; the module calls run_audit(cfg) with its options as cfg.
+
+    run_audit(cfg) -> {"checks": [{"id", "title", "passed", "observed"}], "table": [...], "failed_checks": [...], "msg"}
 
 Every probe talks to this host only: nginx on 127.0.0.1 with the public name as Host header and
-TLS server name, from 127.0.0.1 or from CONFIG["outside_address"] (a local address outside the
+TLS server name, from 127.0.0.1 or from cfg["outside_address"] (a local address outside the
 allow-lists, playing a remote client). Secrets are read from the environment files and searched
 for in the logs; no output ever contains them.
 """
@@ -16,7 +22,6 @@ import grp
 import gzip
 import http.client
 import ipaddress
-import json
 import os
 import pwd
 import re
@@ -24,7 +29,6 @@ import socket
 import ssl
 import stat
 import subprocess
-import sys
 import warnings
 from datetime import datetime, timezone
 
@@ -591,29 +595,71 @@ def run(function, cfg: dict, *args):
         return None
 
 
-def main() -> int:
-    cfg = json.loads(sys.argv[1])
-    # Older ansible-core templates the numbers of a dict variable as strings.
-    for key in ("http_port", "https_port", "renew_before_days", "certificate_min_days", "rate_limit_requests"):
-        cfg[key] = int(cfg[key])
-    cfg["exposure_max"] = float(cfg["exposure_max"])
-    checks = {
-        key: Check(key, title)
-        for key, title in (
-            ("tls", "TLS protocols and ciphers"),
-            ("certificate", "certificate"),
-            ("renewal", "certificate renewal"),
-            ("redirect", "HTTP redirects to HTTPS"),
-            ("headers", "security headers"),
-            ("exposure", "unit exposure score"),
-            ("env_files", "environment files"),
-            ("listeners", "gunicorn not public"),
-            ("detailed_health", "/health/detailed private"),
-            ("secret_logs", "secret not in logs"),
-            # Last: the burst must not spend the outside address's allowance before the other probes.
-            ("rate_limit", "rate limiting"),
-        )
-    }
+# id and title of every check, in the order they run and the table shows them.
+CHECKS = (
+    ("tls", "TLS protocols and ciphers"),
+    ("certificate", "certificate"),
+    ("renewal", "certificate renewal"),
+    ("redirect", "HTTP redirects to HTTPS"),
+    ("headers", "security headers"),
+    ("exposure", "unit exposure score"),
+    ("env_files", "environment files"),
+    ("listeners", "gunicorn not public"),
+    ("detailed_health", "/health/detailed private"),
+    ("secret_logs", "secret not in logs"),
+    # Last: the burst must not spend the outside address's allowance before the other probes.
+    ("rate_limit", "rate limiting"),
+)
+
+
+# Numeric options and the least value each accepts (the argument spec has checked their types).
+MINIMUMS = {"certificate_min_days": 0, "renew_before_days": 0, "rate_limit_requests": 1}
+
+
+def input_problems(cfg: dict) -> list[str]:
+    """What is wrong with the options beyond their types (the module's argument spec checks those)."""
+    problems = [
+        f"{key} must be a TCP port (1-65535), got {cfg[key]}"
+        for key in ("http_port", "https_port")
+        if not 1 <= cfg[key] <= 65535
+    ]
+    problems += [
+        f"{key} must be {least} or more, got {cfg[key]}" for key, least in MINIMUMS.items() if cfg[key] < least
+    ]
+    if not cfg["exposure_max"] > 0:
+        problems.append(f"exposure_max must be more than 0, got {cfg['exposure_max']}")
+    try:
+        ipaddress.IPv4Address(cfg["outside_address"])
+    except ValueError:
+        # The probes connect to nginx on 127.0.0.1, so the source must be an IPv4 address too.
+        problems.append(f"outside_address must be an IPv4 address of this host, got {cfg['outside_address']!r}")
+    problems += [
+        f"{key} must not be empty" for key in ("server_name", "app_name", "app_user", "app_group") if not cfg[key]
+    ]
+    if cfg["health_path"] and not cfg["health_path"].startswith("/"):
+        problems.append(f"health_path must start with /, got {cfg['health_path']!r}")
+    return problems + _slot_problems(cfg["slots"])
+
+
+def _slot_problems(slots: dict) -> list[str]:
+    if not slots:
+        return ["slots must name at least one slot"]
+    problems = []
+    for name, slot in sorted(slots.items()):
+        if not isinstance(slot, dict):
+            problems.append(f"slots.{name} must be a dictionary with dir and unit, got {slot!r}")
+            continue
+        problems += [
+            f"slots.{name}.{key} must be a non-empty string"
+            for key in ("dir", "unit")
+            if not isinstance(slot.get(key), str) or not slot[key]
+        ]
+    return problems
+
+
+def run_audit(cfg: dict) -> dict:
+    """Run every check once; a failed check is a row of the report, never an exception."""
+    checks = {key: Check(key, title) for key, title in CHECKS}
     served = run(check_tls, cfg, checks["tls"])
     run(check_certificate, cfg, served, checks["certificate"], checks["renewal"])
     for key, function in (
@@ -628,9 +674,9 @@ def main() -> int:
     ):
         run(function, cfg, checks[key])
     rows = list(checks.values())
-    print(json.dumps({"checks": [c.as_dict() for c in rows], "table": table(rows)}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    failed = [c.id for c in rows if not c.passed]
+    if failed:
+        msg = f"{len(failed)} of {len(rows)} checks failed: {', '.join(failed)}."
+    else:
+        msg = f"All {len(rows)} checks passed."
+    return {"checks": [c.as_dict() for c in rows], "table": table(rows), "failed_checks": failed, "msg": msg}
