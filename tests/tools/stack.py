@@ -1,5 +1,7 @@
-"""Helpers shared by the Molecule verifiers: probes and load run inside the container (traffic
-stays on its loopback), playbooks run from the controller as a user runs them."""
+"""Helpers shared by the Molecule verifiers, each written once: the apps the scenarios deploy, what
+a host's layout says about them (slots, releases, units, nginx's access log), probes and load run
+inside the container (traffic stays on its loopback), watchers, playbooks run from the controller as
+a user runs them. Each scenario's conftest.py puts this directory on sys.path."""
 
 from __future__ import annotations
 
@@ -11,11 +13,39 @@ import shutil
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from collections import Counter
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
+TOOLS = Path(__file__).resolve().parent
+LOADGEN = TOOLS / "loadgen.py"
+PROCESS_WATCH = TOOLS / "process_watch.py"
+
+# The bundled example app, as every scenario deploys it.
+APP = "fastapi-app"
+NAME = "api.example.test"
+EXAMPLE_APP = REPO / "roles" / "app" / "files" / "example_app"
+
+# The second app, of another shape (deploy and cluster scenarios): package module path, health
+# endpoints under /_status with their own JSON, settings from plain environment variables, its own
+# name and release header. ORDERS_VARS: what every deploy of it passes, whatever its source.
+ORDERS = "orders-api"
+ORDERS_NAME = "orders.example.test"
+ORDERS_HEADER = "X-Orders-Build"
+ORDERS_SOURCE = REPO / "molecule" / "deploy" / "apps" / "orders"
+ORDERS_ENDPOINTS = [
+    {"path": "/_status/live", "json": {"alive": True}},
+    {"path": "/_status/ready", "status": [200], "json": {"state": "accepting", "checks": {"config": "ok"}}},
+]
+ORDERS_VARS = {
+    "app_name": ORDERS,
+    "app_module": "orders.api.asgi:application",
+    "app_secret_key": "orders-secret-7c2e9a4b1d8f3e6a0b5c2d9e4f7a1b3c",
+    "app_env": {"ORDERS_GREETING": "hello"},
+    "nginx_server_name": ORDERS_NAME,
+    "release_health_endpoints": ORDERS_ENDPOINTS,
+}
 
 # Runs inside the container with its own python3: connects to 127.0.0.1 but sends the
 # public name as Host header and TLS SNI, like a client that resolved the name.
@@ -48,7 +78,7 @@ class Response:
         return json.loads(self.text)
 
 
-def fetch(host, path, scheme="https", port=None, name="api.example.test", source="127.0.0.1", headers=None):
+def fetch(host, path, scheme="https", port=None, name=NAME, source="127.0.0.1", headers=None):
     """GET path through nginx from inside the container; `source` picks the client address,
     `headers` adds request headers."""
     port = port or (443 if scheme == "https" else 80)
@@ -112,15 +142,18 @@ class PlaybookRun:
         return (self.stdout[-2000:] + self.stderr[-2000:]).strip()
 
 
-def run_ansible_playbook(argv, timeout=900):
-    """Run ansible-playbook with argv (its arguments) and the JSON callback; returns a PlaybookRun."""
+def run_ansible_playbook(argv, timeout=900, config=REPO / "ansible.cfg"):
+    """Run ansible-playbook with argv (its arguments) and the JSON callback; returns a PlaybookRun.
+    `config`: the ansible.cfg to run with; None keeps the environment's (Molecule's own, which a
+    scenario's converge.yml runs with)."""
     env = dict(
         os.environ,
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
         ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
     )
+    if config is not None:
+        env["ANSIBLE_CONFIG"] = str(config)
     executable = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) or "ansible-playbook"
     proc = subprocess.run([executable, *argv], env=env, capture_output=True, text=True, timeout=timeout, check=False)
     return PlaybookRun(proc)
@@ -136,11 +169,19 @@ def run_playbook(playbook, extra_vars, *args, timeout=900):
     return run_ansible_playbook(argv, timeout=timeout)
 
 
+def put_file(host, path, data, mode="0600"):
+    """Write `data` (bytes) to `path` in the container, created by root with `mode` (through base64:
+    any bytes, no quoting)."""
+    host.run_expect(
+        [0], "umask 077 && echo %s | base64 -d > %s && chmod %s %s", base64.b64encode(data).decode(), path, mode, path
+    )
+
+
 @contextmanager
-def load(host, name="api.example.test", path="/", connections=4, rate=25, release_header="X-App-Release"):
+def load(host, name=NAME, path="/", connections=4, rate=25, release_header="X-App-Release"):
     """Bounded load through nginx for the duration of the with-block; yields a dict that holds
     the load generator's summary afterwards (see tests/tools/loadgen.py)."""
-    host.run_expect([0], "echo %s | base64 -d > /root/loadgen.py", base64.b64encode(LOADGEN.read_bytes()).decode())
+    put_file(host, "/root/loadgen.py", LOADGEN.read_bytes())
     host.run_expect([0], "rm -f /root/load.json /root/load.stop")
     argv = [
         "python3",
@@ -192,3 +233,112 @@ def host_fingerprint(host):
         paths,
     )
     return cmd.stdout
+
+
+def assert_no_request_failed(summary):
+    """The load generator's summary of a window: enough requests, and none failed."""
+    assert summary["requests"] >= 200, summary
+    assert summary["failed"] == 0, summary
+    assert summary["errors"] == {}, summary
+
+
+# --- an app's layout on a host: /opt/<app>/{slots/live,current,releases}, <app>@<slot>.service --------
+
+
+def live_slot(host, app=APP):
+    return host.check_output("readlink /opt/%s/slots/live", app)
+
+
+def idle_slot(host, app=APP):
+    return "green" if live_slot(host, app) == "blue" else "blue"
+
+
+def slot_unit(slot, app=APP):
+    return f"{app}@{slot}.service"
+
+
+def live_unit(host, app=APP):
+    return slot_unit(live_slot(host, app), app)
+
+
+def master_pid(host, app=APP, slot=None):
+    """The gunicorn master of the live slot's unit (or of `slot`'s); 0 when it runs none."""
+    unit = slot_unit(slot or live_slot(host, app), app)
+    return int(host.check_output("systemctl show -p MainPID --value %s", unit))
+
+
+def live_release_dir(host, app=APP):
+    """The live release's directory, /opt/<app>/releases/<id>."""
+    return host.check_output("readlink -f /opt/%s/current", app)
+
+
+def live_release(host, app=APP):
+    """The live release's id."""
+    return live_release_dir(host, app).rsplit("/", 1)[-1]
+
+
+def access_log_size(host, app=APP):
+    return int(host.check_output("stat -c %%s /var/log/nginx/%s.access.log", app))
+
+
+def upstreams_since(host, offset, app=APP, each_attempt=False):
+    """The upstream field ($upstream_addr) of each request nginx logged after byte `offset`, a list.
+    each_attempt: instead, how often nginx tried each address (a request that nginx retried on a new
+    connection lists the address twice, "a, a"), a Counter."""
+    out = host.check_output("tail -c +%s /var/log/nginx/%s.access.log", str(offset + 1), app)
+    fields = [line.split(" upstream=", 1)[1].split(" rt=", 1)[0] for line in out.splitlines() if " upstream=" in line]
+    if each_attempt:
+        return Counter(address.strip() for field in fields for address in field.split(","))
+    return fields
+
+
+def deploy_under_load(
+    host,
+    extra_vars,
+    playbook="pyops.fastapi.site",
+    *,
+    app=APP,
+    name=NAME,
+    path="/",
+    header="X-App-Release",
+    each_attempt=False,
+    during=None,
+):
+    """Run a playbook while load runs through `host`'s nginx; returns (run, load summary, upstreams
+    nginx used: see upstreams_since and its each_attempt). `during`: a context manager entered before
+    the load starts and left after it stops (a watcher)."""
+    offset = access_log_size(host, app)
+    with during or nullcontext(), load(host, name=name, path=path, release_header=header) as summary:
+        run = run_playbook(playbook, extra_vars)
+    return run, summary, upstreams_since(host, offset, app, each_attempt=each_attempt)
+
+
+@contextmanager
+def watch_processes(host, secret_files, mark, track=None, max_seconds=900):
+    """Run tests/tools/process_watch.py in the container for the duration of the with-block: it looks
+    for the secret of each of `secret_files` (files in the container) in every process's command line
+    and environment, and records the command lines that match the regular expression `mark`. Yields a
+    dict that holds its report afterwards: samples, leaks, marked, tracked."""
+    put_file(host, "/root/process_watch.py", PROCESS_WATCH.read_bytes())
+    host.run_expect([0], "rm -f /root/process-watch.json /root/process-watch.stop")
+    argv = [
+        "setsid",
+        "python3",
+        "/root/process_watch.py",
+        *(f"--secret-file={path}" for path in secret_files),
+        f"--mark={mark}",
+        *([f"--track={track}"] if track else []),
+        "--stop=/root/process-watch.stop",
+        "--out=/root/process-watch.json",
+        f"--max-seconds={max_seconds}",
+    ]
+    host.run_expect([0], " ".join(shlex.quote(a) for a in argv) + " </dev/null >/root/process-watch.log 2>&1 &")
+    report = {}
+    try:
+        yield report
+    finally:
+        host.run_expect([0], "touch /root/process-watch.stop")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not host.file("/root/process-watch.json").exists:
+            time.sleep(0.2)
+    report.update(json.loads(host.file("/root/process-watch.json").content_string))

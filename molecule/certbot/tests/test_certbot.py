@@ -7,7 +7,6 @@ ACME server down (Pebble is started again afterwards, with a new CA and no accou
 
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,8 +16,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "tools"))
 
 import stack  # noqa: E402
+from stack import NAME  # noqa: E402
 
-NAME = "api.example.test"
 ACME_SERVER = "https://localhost:14000/dir"
 TEST_CA = "/etc/pebble/test-ca.pem"
 LIVE = f"/etc/letsencrypt/live/{NAME}"
@@ -99,37 +98,21 @@ def state_fingerprint(host):
 
 
 def converge(extra_vars):
-    """Run the scenario's converge playbook again from here, as a user would, with extra vars."""
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_FORCE_COLOR="false")
+    """Run the scenario's converge playbook again from here, as a user would, with extra vars and
+    Molecule's ansible.cfg (config=None); returns its exit code and (task, message) of each failure."""
     playbook = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "converge.yml"
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("ansible-playbook")),
-            "--inventory",
-            os.environ["MOLECULE_INVENTORY_FILE"],
-            "--extra-vars",
-            json.dumps(extra_vars),
-            str(playbook),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
+    run = stack.run_ansible_playbook(
+        ["--inventory", os.environ["MOLECULE_INVENTORY_FILE"], "--extra-vars", json.dumps(extra_vars), str(playbook)],
+        config=None,
     )
-    failures = []
-    try:
-        report = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"ansible-playbook printed no JSON report: {proc.stdout[-2000:]} {proc.stderr[-2000:]}")
-    for play in report["plays"]:
-        for task in play["tasks"]:
-            for result in task["hosts"].values():
-                if result.get("failed"):
-                    # "role : task name" -> "task name"
-                    name = task["task"]["name"].split(" : ", 1)[-1]
-                    failures.append((name, " ".join(str(result.get("msg", "")).split())))
-    return proc.returncode, failures
+    if "plays" not in run.report:
+        pytest.fail(f"ansible-playbook printed no JSON report: {run.stdout[-2000:]} {run.stderr[-2000:]}")
+    # "role : task name" -> "task name"
+    return run.returncode, [
+        (name.split(" : ", 1)[-1], " ".join(str(result.get("msg", "")).split()))
+        for _host, name, result in run.host_results()
+        if result.get("failed")
+    ]
 
 
 # --- issuance ----------------------------------------------------------------------------------

@@ -1,8 +1,6 @@
 """Helpers for the cluster verify: one load balancer (lb) and two app servers (app1, app2) on the
 scenario's network; load runs inside the load balancer against its own nginx (tests/tools/stack.py)."""
 
-import base64
-import json
 import os
 import sys
 import time
@@ -12,15 +10,11 @@ from pathlib import Path
 import pytest
 import testinfra
 
-REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "tests" / "tools"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "tools"))
 
 import stack  # noqa: E402
+from stack import APP, NAME  # noqa: E402
 
-APP = "fastapi-app"
-NAME = "api.example.test"
-ORDERS = "orders-api"
-ORDERS_NAME = "orders.example.test"
 ADDRESSES = {"lb": "10.231.47.10", "app1": "10.231.47.11", "app2": "10.231.47.12"}
 # The scenario's network gateway: this machine, the controller, as seen by the containers.
 GATEWAY = "10.231.47.1"
@@ -45,24 +39,6 @@ def app1():
 @pytest.fixture(scope="session")
 def app2():
     return _host("app2")
-
-
-def live_release(host, app=APP):
-    return host.check_output("readlink -f /opt/%s/current", app).rsplit("/", 1)[-1]
-
-
-def live_slot(host, app=APP):
-    return host.check_output("readlink /opt/%s/slots/live", app)
-
-
-def access_log_size(host, app=APP):
-    return int(host.check_output("stat -c %%s /var/log/nginx/%s.access.log", app))
-
-
-def upstreams_since(host, offset, app=APP):
-    """The upstream address of each request the load balancer logged after byte `offset`."""
-    out = host.check_output("tail -c +%s /var/log/nginx/%s.access.log", str(offset + 1), app)
-    return [line.split(" upstream=", 1)[1].split(" rt=", 1)[0] for line in out.splitlines() if " upstream=" in line]
 
 
 # Appends the members file's servers marked down, every 0.1 s, to a log on the load balancer.
@@ -90,15 +66,16 @@ with open(out, "w") as log:
 
 
 @contextmanager
-def watch_members(lb):
-    """Yields a list that holds, afterwards, each distinct set of drained servers seen in order."""
-    lb.run_expect([0], "echo %s | base64 -d > /root/watch.py", base64.b64encode(WATCH.encode()).decode())
+def watch_members(lb, seen=None):
+    """Yields a list (`seen`, or a new one) that holds, afterwards, each distinct set of drained
+    servers seen in order."""
+    stack.put_file(lb, "/root/watch.py", WATCH.encode())
     lb.run_expect([0], "rm -f /root/watch.stop /root/watch.log")
     lb.run_expect(
         [0], "setsid python3 /root/watch.py %s /root/watch.log /root/watch.stop </dev/null >/dev/null 2>&1 &", MEMBERS
     )
     time.sleep(0.5)
-    seen = []
+    seen = [] if seen is None else seen
     try:
         yield seen
     finally:
@@ -110,17 +87,12 @@ def watch_members(lb):
 
 def deploy_under_load(lb, extra_vars, playbook="pyops.fastapi.site", name=NAME, path="/"):
     """Run a playbook while load runs through the load balancer; returns (run, load summary,
-    upstreams the load balancer used, drained sets seen)."""
-    offset = access_log_size(lb)
-    with watch_members(lb) as drained, stack.load(lb, name=name, path=path) as summary:
-        run = stack.run_playbook(playbook, extra_vars)
-    return run, summary, upstreams_since(lb, offset), drained
-
-
-def assert_no_request_failed(summary):
-    assert summary["requests"] >= 200, summary
-    assert summary["failed"] == 0, summary
-    assert summary["errors"] == {}, summary
+    upstream field of each request the load balancer logged, drained sets seen)."""
+    drained = []
+    run, summary, upstreams = stack.deploy_under_load(
+        lb, extra_vars, playbook, name=name, path=path, during=watch_members(lb, drained)
+    )
+    return run, summary, upstreams, drained
 
 
 def raw_request(host, address, port, path="/health", name=NAME):
@@ -144,7 +116,3 @@ print("answer", data.split(b"\r\n", 1)[0].decode() if data else "") if data else
     out = host.check_output("python3 -c %s %s %s %s %s", script, address, str(port), path, name)
     kind, detail = (out.split(" ", 1) + [""])[:2]
     return kind, detail
-
-
-def json_of(text):
-    return json.loads(text)

@@ -7,22 +7,18 @@ import shutil
 import socket
 
 import pytest
-from conftest import (
-    ADDRESSES,
+import stack
+from conftest import ADDRESSES, GATEWAY, MEMBERS, deploy_under_load, raw_request, watch_members
+from stack import (
     APP,
-    GATEWAY,
-    MEMBERS,
+    EXAMPLE_APP,
     NAME,
     ORDERS,
     ORDERS_NAME,
-    REPO,
+    ORDERS_SOURCE,
     assert_no_request_failed,
-    deploy_under_load,
     live_release,
     live_slot,
-    raw_request,
-    stack,
-    watch_members,
 )
 
 APP_SERVERS = ("app1", "app2")
@@ -34,7 +30,7 @@ ENDPOINTS = {name: f"{ADDRESSES[name]}:8080" for name in APP_SERVERS}
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     src = tmp_path_factory.mktemp("cluster") / "app"
-    shutil.copytree(REPO / "roles" / "app" / "files" / "example_app", src)
+    shutil.copytree(EXAMPLE_APP, src)
     return src
 
 
@@ -236,18 +232,10 @@ def test_two_apps_share_the_hosts(lb, app1, app2):
 
 ORDERS_VARS = {
     "pyops_fastapi_app_hosts": "orders_app",
-    "app_name": ORDERS,
+    **stack.ORDERS_VARS,
     "app_source": "local",
-    "app_source_path": str(REPO / "molecule" / "deploy" / "apps" / "orders"),
-    "app_module": "orders.api.asgi:application",
-    "app_secret_key": "orders-secret-7c2e9a4b1d8f3e6a0b5c2d9e4f7a1b3c",
-    "app_env": {"ORDERS_GREETING": "hello"},
-    "nginx_server_name": ORDERS_NAME,
+    "app_source_path": str(ORDERS_SOURCE),
     "nginx_backend_port": 8081,
-    "release_health_endpoints": [
-        {"path": "/_status/live", "json": {"alive": True}},
-        {"path": "/_status/ready", "status": [200], "json": {"state": "accepting", "checks": {"config": "ok"}}},
-    ],
 }
 
 

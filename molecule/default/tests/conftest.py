@@ -1,5 +1,5 @@
 """Fixtures for the full-stack verify; the helpers live in tests/tools/stack.py (shared with
-the deploy scenario)."""
+the other scenarios)."""
 
 import sys
 from pathlib import Path
@@ -10,12 +10,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "tools"))
 
 import stack  # noqa: E402
 
-SERVER_NAME = "api.example.test"
+WORKERS = 3  # gunicorn_workers in group_vars/fastapi.yml
 
 
 @pytest.fixture
 def fetch(host):
-    """fetch(path, scheme='https', port=None, name=SERVER_NAME, source='127.0.0.1') -> Response."""
+    """fetch(path, scheme='https', port=None, name=stack.NAME, source='127.0.0.1') -> Response."""
 
     def _fetch(path, **kwargs):
         return stack.fetch(host, path, **kwargs)

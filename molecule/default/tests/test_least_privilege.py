@@ -2,9 +2,9 @@
 chown, a socket only nginx reaches, and proxy headers trusted from nginx without '*'."""
 
 import pytest
+from conftest import WORKERS
+from stack import APP, live_slot, live_unit, master_pid
 
-APP = "fastapi-app"
-WORKERS = 3  # gunicorn_workers in molecule.yml
 RUNTIME = f"/run/{APP}"
 LOG_DIR = f"/opt/{APP}/shared/logs"
 CHOWN_CALLS = {"chown", "chown32", "fchown", "fchown32", "fchownat", "lchown", "lchown32"}
@@ -32,23 +32,15 @@ print(" ".join([lines[0]] + location))
 """
 
 
-def _live_slot(host):
-    return host.check_output("readlink /opt/%s/slots/live", APP)
-
-
 def _show(host, *props):
-    unit = f"{APP}@{_live_slot(host)}.service"
+    unit = live_unit(host)
     out = host.check_output(f"systemctl show {unit} " + " ".join(f"-p {prop}" for prop in props))
     return dict(line.split("=", 1) for line in out.splitlines())
 
 
-def _main_pid(host):
-    return int(_show(host, "MainPID")["MainPID"])
-
-
 def test_every_writable_path_is_noexec(host):
     """Each mount the service may write is in NoExecPaths= (NoExecPaths=/ would not reach them)."""
-    slot = _live_slot(host)
+    slot = live_slot(host)
     props = _show(host, "ReadWritePaths", "NoExecPaths", "ExecPaths", "PrivateTmp")
     no_exec = {path.lstrip("-") for path in props["NoExecPaths"].split()}
     writable = set(props["ReadWritePaths"].split()) | {f"{RUNTIME}/{slot}", "/dev/shm"}
@@ -63,13 +55,13 @@ def test_every_writable_path_is_noexec(host):
 def test_nothing_written_by_the_app_executes(host):
     """Inside the live unit's mount namespace, as the app user: a copy of /bin/true in each
     writable place fails with EACCES, while the release's Python runs."""
-    pid = _main_pid(host)
+    pid = master_pid(host)
     namespace = host.run("readlink /proc/%s/ns/mnt", str(pid))
     if namespace.rc != 0 or namespace.stdout.strip() == host.check_output("readlink /proc/1/ns/mnt"):
         # Docker's default capabilities: without CAP_SYS_ADMIN systemd skips the mount sandbox
         # ("assuming containerized execution", debug level), without CAP_SYS_PTRACE root cannot enter it.
         pytest.skip("the unit has no mount namespace root can enter here (CAP_SYS_ADMIN, CAP_SYS_PTRACE)")
-    slot = _live_slot(host)
+    slot = live_slot(host)
     enter = f"nsenter -t {pid} -m setpriv --reuid={APP} --regid={APP} --clear-groups"
     for directory in (LOG_DIR, f"{RUNTIME}/{slot}", "/tmp", "/var/tmp"):
         probe = f"{directory}/noexec-probe"
@@ -84,7 +76,7 @@ def test_memory_and_task_limits_scale_with_workers(host):
     assert int(props["MemoryMax"]) == (256 + 512 * WORKERS) * 1024 * 1024
     assert int(props["TasksMax"]) == 32 + 128 * WORKERS
     # What the slot uses now leaves ample headroom: the limits stop a leak, not normal load.
-    main = str(_main_pid(host))
+    main = str(master_pid(host))
     pids = ",".join([main] + host.check_output("ps -o pid= --ppid %s", main).split())
     threads = len(host.check_output("ps -L -o lwp= -p %s", pids).split())
     rss_kib = sum(int(v) for v in host.check_output("ps -o rss= -p %s", pids).split())
@@ -99,7 +91,7 @@ def test_chown_is_not_allowed(host):
     assert "read" in allowed  # an allow-list
     assert not allowed & CHOWN_CALLS, allowed & CHOWN_CALLS
     assert "@chown" not in host.file(f"/etc/systemd/system/{APP}@.service").content_string
-    socket = host.file(f"{RUNTIME}/{_live_slot(host)}/gunicorn.sock")
+    socket = host.file(f"{RUNTIME}/{live_slot(host)}/gunicorn.sock")
     assert socket.is_socket
     assert socket.user == APP
 
@@ -110,7 +102,7 @@ def test_only_nginx_and_root_reach_the_socket(host, fetch):
     # Issue 18, finding 3: the app user passes through (an ACL entry) but cannot open it to others.
     assert host.run("runuser -u %s -- chmod 0777 %s", APP, RUNTIME).rc != 0
     assert host.file(RUNTIME).mode == 0o710
-    sock = f"{RUNTIME}/{_live_slot(host)}/gunicorn.sock"
+    sock = f"{RUNTIME}/{live_slot(host)}/gunicorn.sock"
     probes = {
         "nobody": "setpriv --reuid=nobody --regid=nogroup --clear-groups",
         APP: f"setpriv --reuid={APP} --regid={APP} --clear-groups",
@@ -136,21 +128,21 @@ def test_runtime_directory_rule_restores_it_at_boot(host):
         drop_acl = "import os, sys; os.removexattr(sys.argv[1], 'system.posix_acl_access')"
         host.run_expect([0], "python3 -c %s %s", drop_acl, RUNTIME)
         # Without its ACL entry the app user cannot reach its own socket any more.
-        assert host.run("runuser -u %s -- test -S %s/%s/gunicorn.sock", APP, RUNTIME, _live_slot(host)).rc != 0
+        assert host.run("runuser -u %s -- test -S %s/%s/gunicorn.sock", APP, RUNTIME, live_slot(host)).rc != 0
         # Then opened to everyone, as the app user could do in 0.5.0.
         host.run_expect([0], "chown %s:%s %s && chmod 0777 %s", APP, APP, RUNTIME, RUNTIME)
         host.run_expect([0], "systemd-tmpfiles --create %s", rule)
     finally:
         restored = host.file(RUNTIME)
         state = (restored.user, restored.group, restored.mode)
-        reach = host.run("runuser -u %s -- test -S %s/%s/gunicorn.sock", APP, RUNTIME, _live_slot(host)).rc
+        reach = host.run("runuser -u %s -- test -S %s/%s/gunicorn.sock", APP, RUNTIME, live_slot(host)).rc
         host.run(f"systemd-tmpfiles --create {rule}")
     assert state == ("root", "www-data", 0o710)
     assert reach == 0
 
 
 def test_forwarded_headers_from_nginx_are_trusted_without_star(host, fetch):
-    slot = _live_slot(host)
+    slot = live_slot(host)
     conf = host.check_output("grep '^forwarded_allow_ips' /opt/%s/slots/%s/gunicorn_conf.py", APP, slot)
     assert "*" not in conf, conf
     # FastAPI redirects /health/ to /health with the scheme it was given: https only when it

@@ -4,9 +4,8 @@ timeouts that close slow clients. Defaults of the role: 20r/s, burst 40, client 
 import json
 
 import pytest
+from stack import APP, NAME
 
-APP = "fastapi-app"
-NAME = "api.example.test"
 RATE = 20  # nginx_rate_limit_rate, requests per second
 BURST = 40  # nginx_rate_limit_burst
 HEADER_TIMEOUT = 10  # nginx_client_header_timeout, seconds

@@ -2,15 +2,13 @@
 index credentials never show (issue 11, findings 4-6), not even on the command line of the pip
 that installs an sdist's build dependencies from a private index (issue 18, finding 2)."""
 
-import base64
 import json
-import time
 
 import pytest
 import stack
 import yaml
+from stack import APP
 
-APP = "fastapi-app"
 BUILD_USER = f"{APP}-build"
 GROUP_VARS = stack.REPO / "molecule" / "default" / "group_vars" / "fastapi.yml"
 PIP_TOKEN = "s3cr3t-pip-token-5d1e"
@@ -81,10 +79,6 @@ def get_requires_for_build_wheel(config_settings=None):
 """
 
 
-def _put(host, path, data, mode="0600"):
-    host.run_expect([0], "echo %s | base64 -d > %s && chmod %s %s", base64.b64encode(data).decode(), path, mode, path)
-
-
 @pytest.fixture(scope="module")
 def failed_pip_run(host):
     """A run whose new virtualenv cannot be built: the probe fails it. The index, given with
@@ -92,51 +86,43 @@ def failed_pip_run(host):
     one package, the probe's build dependency; a watcher (tests/tools/process_watch.py) samples every
     process's argv and environment meanwhile. Returns (live release, run, index log, watch report)."""
     host.run_expect([0], "rm -rf /srv/uidprobe && mkdir -m 0755 /srv/uidprobe")
-    host.run_expect([0], "rm -f /root/index.log /root/watch.json /root/watch.stop")
-    _put(host, "/root/pip-token", PIP_TOKEN.encode())
-    for tool in ("private_index.py", "process_watch.py"):
-        _put(host, f"/root/{tool}", (stack.REPO / "tests" / "tools" / tool).read_bytes())
+    host.run_expect([0], "rm -f /root/index.log")
+    stack.put_file(host, "/root/pip-token", PIP_TOKEN.encode())
+    stack.put_file(host, "/root/private_index.py", (stack.TOOLS / "private_index.py").read_bytes())
     host.run_expect(
         [0],
         "setsid python3 /root/private_index.py --port %s --user builder --password-file /root/pip-token"
         " --package probe-dep --log /root/index.log </dev/null >/root/index.out 2>&1 &",
         str(INDEX_PORT),
     )
-    # The mark: the argument pip gives only the pip that installs build dependencies.
-    host.run_expect(
-        [0],
-        "setsid python3 /root/process_watch.py --secret-file /root/pip-token --mark=--ignore-installed"
-        " --track 'sleep 300'"
-        " --stop /root/watch.stop --out /root/watch.json --max-seconds 600 </dev/null >/root/watch.out 2>&1 &",
-    )
-    for name, text in (("pyproject.toml", PROBE_PYPROJECT), ("probe_backend.py", PROBE_BACKEND)):
-        host.run_expect(
-            [0],
-            "printf %%s %s > /srv/uidprobe/%s && chmod 0644 /srv/uidprobe/%s",
-            text,
-            name,
-            name,
-        )
-    live = host.check_output("readlink -f /opt/%s/current", APP)
     try:
-        run = stack.run_playbook(
-            "pyops.fastapi.site",
-            {
-                "app_pip_index_url": f"http://builder:{PIP_TOKEN}@127.0.0.1:{INDEX_PORT}/simple",
-                # sdists are an opt-in: the probe is a source tree whose build runs its backend.
-                "app_pip_only_binary": False,
-                "app_pip_extra_args": "--retries 0 --timeout 5 /srv/uidprobe",
-            },
-            "-v",
-        )
+        # The mark: the argument pip gives only the pip that installs build dependencies.
+        with stack.watch_processes(
+            host, ["/root/pip-token"], mark="--ignore-installed", track="sleep 300", max_seconds=600
+        ) as watch:
+            for name, text in (("pyproject.toml", PROBE_PYPROJECT), ("probe_backend.py", PROBE_BACKEND)):
+                host.run_expect(
+                    [0],
+                    "printf %%s %s > /srv/uidprobe/%s && chmod 0644 /srv/uidprobe/%s",
+                    text,
+                    name,
+                    name,
+                )
+            live = stack.live_release_dir(host)
+            run = stack.run_playbook(
+                "pyops.fastapi.site",
+                {
+                    "app_pip_index_url": f"http://builder:{PIP_TOKEN}@127.0.0.1:{INDEX_PORT}/simple",
+                    # sdists are an opt-in: the probe is a source tree whose build runs its backend.
+                    "app_pip_only_binary": False,
+                    "app_pip_extra_args": "--retries 0 --timeout 5 /srv/uidprobe",
+                },
+                "-v",
+            )
     finally:
-        host.run_expect([0], "touch /root/watch.stop")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not host.file("/root/watch.json").exists:
-            time.sleep(0.2)
         host.run("pkill -f /root/private_index.py")
     requests = [json.loads(line) for line in host.file("/root/index.log").content_string.splitlines()]
-    return live, run, requests, json.loads(host.file("/root/watch.json").content_string)
+    return live, run, requests, watch
 
 
 def test_setup_code_runs_as_the_build_user_in_a_transient_unit(host, failed_pip_run):
@@ -182,7 +168,7 @@ def test_index_credentials_reach_no_command_line_nor_environment(failed_pip_run)
 
 def test_failed_build_leaves_no_credentials_and_keeps_the_live_release(host, failed_pip_run):
     live, _run, _requests, _watch = failed_pip_run
-    assert host.check_output("readlink -f /opt/%s/current", APP) == live
+    assert stack.live_release_dir(host) == live
     assert host.check_output("grep -rl %s /opt/%s /tmp /var/tmp 2>/dev/null || true", PIP_TOKEN, APP) == ""
 
 

@@ -5,25 +5,16 @@ import time
 
 import pytest
 import stack
-
-APP = "fastapi-app"
-WORKERS = 3  # gunicorn_workers in group_vars/fastapi.yml
-
-
-def _live_slot(host):
-    return host.check_output("readlink /opt/%s/slots/live", APP)
-
-
-def _live_unit(host):
-    return f"{APP}@{_live_slot(host)}.service"
+from conftest import WORKERS
+from stack import APP, idle_slot, live_release_dir, live_slot, live_unit, master_pid, slot_unit
 
 
 def test_services_active_and_enabled(host):
-    for unit in ("nginx", _live_unit(host)):
+    for unit in ("nginx", live_unit(host)):
         service = host.service(unit)
         assert service.is_running, unit
         assert service.is_enabled, unit
-    idle = host.service(f"{APP}@{'green' if _live_slot(host) == 'blue' else 'blue'}.service")
+    idle = host.service(slot_unit(idle_slot(host)))
     assert not idle.is_running
     assert not idle.is_enabled
 
@@ -34,12 +25,8 @@ def _gunicorn_processes(host):
     return [(int(pid), int(ppid), user, args) for pid, ppid, user, args in rows]
 
 
-def _master_pid(host):
-    return int(host.run("systemctl show -p MainPID --value %s", _live_unit(host)).stdout.strip())
-
-
 def test_master_and_workers_run_as_app_user(host):
-    master = _master_pid(host)
+    master = master_pid(host)
     procs = _gunicorn_processes(host)
     assert master in [proc[0] for proc in procs]
     workers = [proc for proc in procs if proc[1] == master]
@@ -48,13 +35,13 @@ def test_master_and_workers_run_as_app_user(host):
 
 
 def test_unit_exposure_score(host):
-    out = host.check_output("systemd-analyze security --no-pager %s", _live_unit(host))
+    out = host.check_output("systemd-analyze security --no-pager %s", live_unit(host))
     score = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", out).group(1))
     assert score <= 1.2, out.splitlines()[-1]
 
 
 def test_env_files_are_not_world_readable(host):
-    for path in (f"/opt/{APP}/shared/.env", f"/opt/{APP}/slots/{_live_slot(host)}/env"):
+    for path in (f"/opt/{APP}/shared/.env", f"/opt/{APP}/slots/{live_slot(host)}/env"):
         env = host.file(path)
         assert env.exists, path
         assert env.mode & 0o007 == 0, path
@@ -66,7 +53,7 @@ def test_env_files_are_not_world_readable(host):
 def test_releases_and_virtualenvs_are_immutable(host):
     release = host.file(f"/opt/{APP}/current")
     assert release.is_symlink
-    real = host.check_output("readlink -f /opt/%s/current", APP)
+    real = live_release_dir(host)
     venv = host.check_output("readlink -f %s/.venv", real)
     assert venv.startswith(f"/opt/{APP}/venvs/")
     for path in (real, venv, f"{venv}/lib"):
@@ -129,7 +116,7 @@ def test_detailed_health_refused_to_other_clients(host, fetch):
         "c = http.client.HTTPConnection('localhost')\n"
         "c.sock = socket.socket(socket.AF_UNIX); c.sock.connect(sys.argv[1])\n"
         "c.request('GET', '/health/detailed'); print(c.getresponse().read().decode())",
-        f"/run/{APP}/{_live_slot(host)}/gunicorn.sock",
+        f"/run/{APP}/{live_slot(host)}/gunicorn.sock",
     )
     assert '"checks"' in direct
     # Nothing listens on TCP besides nginx: the app is reachable through its socket only.
@@ -186,7 +173,7 @@ def test_saturating_load_through_nginx_loses_no_request(host):
 def test_gunicorn_logs_no_line_per_request(host, fetch):
     """nginx logs each request; the access log of gunicorn is off by default (a second line
     per request into the journal costs throughput, see benchmarks/README.md)."""
-    unit = _live_unit(host)
+    unit = live_unit(host)
     marker = f"/no-such-path-{time.monotonic_ns()}"
     assert fetch(marker).status == 404
     nginx_log = host.run("grep -c -F %s /var/log/nginx/fastapi-app.access.log", marker)
@@ -196,12 +183,12 @@ def test_gunicorn_logs_no_line_per_request(host, fetch):
 
 
 def test_systemd_restarts_killed_master(host, fetch):
-    before = _master_pid(host)
+    before = master_pid(host)
     host.run("kill -9 %s", str(before))
     deadline = time.monotonic() + 40
     after = 0
     while time.monotonic() < deadline:
-        after = _master_pid(host)
+        after = master_pid(host)
         if after not in (0, before) and fetch("/health").status == 200:
             break
         time.sleep(0.5)

@@ -7,11 +7,10 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from stack import REPO
 
-REPO = Path(__file__).resolve().parents[3]
 SSLYZE_VENV = REPO / ".cache" / "sslyze-venv"
 SSLYZE_PIN = "sslyze==6.3.1"
 

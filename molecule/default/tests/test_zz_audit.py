@@ -7,9 +7,8 @@ import re
 import time
 
 import stack
+from stack import APP, NAME
 
-APP = "fastapi-app"
-SERVER_NAME = "api.example.test"
 CHECKS = {
     "tls",
     "certificate",
@@ -81,9 +80,9 @@ def test_audit_names_each_weakness(host):
         [0],
         "cd /etc/nginx/ssl/%s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
         " -days 20 -subj /CN=%s -addext subjectAltName=DNS:%s -keyout privkey.pem -out fullchain.pem",
-        SERVER_NAME,
-        SERVER_NAME,
-        SERVER_NAME,
+        NAME,
+        NAME,
+        NAME,
     )
     _reload_nginx(host)
     # A sandbox switched off (systemd-analyze reads the loaded unit; no restart needed).
@@ -104,7 +103,7 @@ def test_audit_names_each_weakness(host):
         APP,
     )
     # The secret in the journal, under the live slot's identifier.
-    slot = host.check_output("readlink /opt/%s/slots/live", APP)
+    slot = stack.live_slot(host)
     host.run_expect(
         [0],
         "sed -n \"s/^SECRET_KEY='\\(.*\\)'$/leaked \\1/p\" /opt/%s/shared/.env | systemd-cat -t %s-%s",

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 import stack
-from conftest import APP, REPO, assert_no_request_failed
+from stack import APP, EXAMPLE_APP, assert_no_request_failed
 
 NEW_SECRET = "rotated-4f8e2a9c1b7d3e5f0a6c8b2d4e9f1a3c"
 DESIRED = {}
@@ -16,7 +16,7 @@ DESIRED = {}
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     src = tmp_path_factory.mktemp("deploy") / "app"
-    shutil.copytree(REPO / "roles" / "app" / "files" / "example_app", src)
+    shutil.copytree(EXAMPLE_APP, src)
     DESIRED.update(app_source="local", app_source_path=str(src))
     return src
 

@@ -4,7 +4,7 @@ serving untouched, the failed slot is stopped, and the run fails with one messag
 release's slot, the step and the cause."""
 
 import pytest
-from conftest import assert_no_request_failed
+from stack import assert_no_request_failed
 
 
 def _import_error(src):

@@ -7,43 +7,26 @@ import shutil
 
 import pytest
 import stack
-from conftest import REPO, Stack, assert_no_request_failed
+from stack import ORDERS, ORDERS_ENDPOINTS, ORDERS_HEADER, ORDERS_NAME, ORDERS_SOURCE, assert_no_request_failed
 
-ORDERS = "orders-api"
-ORDERS_NAME = "orders.example.test"
-HEADER = "X-Orders-Build"
 FIRST_BUILD = []
 # Imports the release's package in a hook, as a migration would: the deploys and the rollback run
 # it in a transient unit with the app unit's sandbox (issue 18, finding 3).
 HOOKS = [{"name": "import-check", "command": "python -c 'import orders.api.asgi'"}]
-ENDPOINTS = [
-    {"path": "/_status/live", "json": {"alive": True}},
-    {"path": "/_status/ready", "status": [200], "json": {"state": "accepting", "checks": {"config": "ok"}}},
-]
 
 
 @pytest.fixture(scope="module")
 def orders_source(tmp_path_factory):
     src = tmp_path_factory.mktemp("orders") / "orders-app"
-    shutil.copytree(REPO / "molecule" / "deploy" / "apps" / "orders", src)
+    shutil.copytree(ORDERS_SOURCE, src)
     return src
-
-
-@pytest.fixture
-def orders(host):
-    return Stack(host, app=ORDERS, name=ORDERS_NAME)
 
 
 def _vars(src, **extra):
     return {
-        "app_name": ORDERS,
+        **stack.ORDERS_VARS,
         "app_source": "local",
         "app_source_path": str(src),
-        "app_module": "orders.api.asgi:application",
-        "app_secret_key": "orders-secret-7c2e9a4b1d8f3e6a0b5c2d9e4f7a1b3c",
-        "app_env": {"ORDERS_GREETING": "hello"},
-        "nginx_server_name": ORDERS_NAME,
-        "release_health_endpoints": ENDPOINTS,
         # Imports the release's package in a hook (as a migration would): deploys and the rollback
         # run it in the unit's sandbox (issue 18, finding 3).
         "release_hooks": HOOKS,
@@ -58,7 +41,7 @@ def test_first_deploy_next_to_the_bundled_app(orders, bundled, orders_source):
     ping = orders.fetch("/orders/ping")
     FIRST_BUILD.append(orders.live_release())
     assert ping.json() == {"greeting": "hello", "version": "1"}
-    assert ping.headers[HEADER.lower()] == orders.live_release()
+    assert ping.headers[ORDERS_HEADER.lower()] == orders.live_release()
     # The bundled app is untouched and still serves.
     assert bundled.live_release() == bundled_release
     assert bundled.fetch("/health").status == 200
@@ -70,7 +53,7 @@ def test_audit_reads_the_apps_own_endpoints(orders):
     the gate does, and says the check does not apply."""
     run = stack.run_playbook(
         "pyops.fastapi.audit",
-        {"app_name": ORDERS, "nginx_server_name": ORDERS_NAME, "release_health_endpoints": ENDPOINTS},
+        {"app_name": ORDERS, "nginx_server_name": ORDERS_NAME, "release_health_endpoints": ORDERS_ENDPOINTS},
     )
     checklist = [result for name, result in run.results() if name.endswith("Run the checklist on the host")]
     assert len(checklist) == 1, run.tail()
@@ -85,7 +68,7 @@ def test_code_change_under_load(orders, orders_source):
     asgi = orders_source / "orders" / "api" / "asgi.py"
     asgi.write_text(asgi.read_text().replace('VERSION = "1"', 'VERSION = "2"'))
 
-    run, summary, upstreams = orders.deploy_under_load(_vars(orders_source), path="/orders/ping", header=HEADER)
+    run, summary, upstreams = orders.deploy_under_load(_vars(orders_source), path="/orders/ping", header=ORDERS_HEADER)
 
     assert run.returncode == 0, run.failure()
     assert_no_request_failed(summary)
@@ -101,7 +84,7 @@ def test_the_bundled_apps_endpoints_do_not_fit(orders, orders_source):
     # The role's default endpoints (/health, /ready) do not exist in this app.
     wrong = {key: value for key, value in _vars(orders_source).items() if key != "release_health_endpoints"}
 
-    run, summary, upstreams = orders.deploy_under_load(wrong, path="/orders/ping", header=HEADER)
+    run, summary, upstreams = orders.deploy_under_load(wrong, path="/orders/ping", header=ORDERS_HEADER)
 
     task, message = run.failure()
     assert run.returncode != 0
@@ -119,13 +102,13 @@ def test_rollback_on_demand_to_a_named_release(orders, orders_source):
     rollback_vars = {
         "app_name": ORDERS,
         "nginx_server_name": ORDERS_NAME,
-        "release_health_endpoints": ENDPOINTS,
+        "release_health_endpoints": ORDERS_ENDPOINTS,
         "release_rollback_to": first,
         "release_hooks": HOOKS,
     }
 
     run, summary, upstreams = orders.deploy_under_load(
-        rollback_vars, playbook="pyops.fastapi.rollback", path="/orders/ping", header=HEADER
+        rollback_vars, playbook="pyops.fastapi.rollback", path="/orders/ping", header=ORDERS_HEADER
     )
 
     assert run.returncode == 0, run.failure()

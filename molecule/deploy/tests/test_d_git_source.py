@@ -1,8 +1,9 @@
 """The second app moves to app_source=git: a repository behind HTTP basic auth (git's "dumb" HTTP
 protocol, served on the container's loopback by a small server that checks the header), the token
-in app_git_repo's URL as users write it. The token must never be on a command line (a watcher
-scans every process's argv in the container while git fetches) nor in the checkout's .git/config;
-a wrong token fails the deploy naming the repository, with the token masked, and changes nothing."""
+in app_git_repo's URL as users write it. The token must never be on a command line nor in an
+environment (a watcher scans every process's in the container while git fetches), nor in the
+checkout's .git/config; a wrong token fails the deploy naming the repository, with the token
+masked, and changes nothing."""
 
 import base64
 import json
@@ -10,18 +11,21 @@ import os
 import secrets
 import shutil
 import subprocess
-from contextlib import contextmanager
 
 import pytest
 import stack
-from conftest import REPO, Stack, assert_no_request_failed
-from test_c_second_app import ENDPOINTS, HEADER, ORDERS, ORDERS_NAME
+from stack import ORDERS, ORDERS_HEADER, ORDERS_SOURCE, assert_no_request_failed
 
 PORT = 8418
 USER = "deploy"
 TOKEN = "glpat-" + secrets.token_hex(12)
 CLEAN_URL = f"http://127.0.0.1:{PORT}/orders.git"
 SECRET_FILE = "/root/git-test-secret.json"
+# The same secrets, one a file, for the watcher (tests/tools/process_watch.py): the token, and the
+# base64 of user:token that the Authorization header carries.
+WATCHED_SECRETS = {"/root/git-token": "token", "/root/git-basic": "basic"}
+# Which command lines the watcher must report: git's, proof that it watched the fetch.
+GIT_COMMAND_LINE = r"^git|/git\x00|git-remote-http"
 
 # Serves /srv/git read-only to requests whose Authorization header matches; holds the first
 # info/refs request for 2 s so that the watcher sees git's processes mid-fetch. Logs one JSON line
@@ -51,27 +55,6 @@ handler = functools.partial(Handler, directory="/srv/git")
 http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), handler).serve_forever()
 """
 
-# Every 10 ms, every process's command line: any that holds the token (plain, or inside the
-# base64 of user:token) is recorded; so are the git command lines seen (proof it watched the fetch).
-WATCHER = r"""
-import glob, json, os, sys, time
-secret = json.load(open(sys.argv[1]))
-needles = [secret["token"].encode(), secret["basic"].encode()]
-hits, git_seen = [], set()
-while not os.path.exists("/root/git-watch.stop"):
-    for path in glob.glob("/proc/[0-9]*/cmdline"):
-        try:
-            argv = open(path, "rb").read()
-        except OSError:
-            continue
-        if any(needle in argv for needle in needles):
-            hits.append(path)
-        if argv.startswith(b"git") or b"/git\0" in argv or b"git-remote-http" in argv:
-            git_seen.add(argv.replace(b"\0", b" ").decode("utf-8", "replace")[:200])
-    time.sleep(0.01)
-json.dump({"hits": hits, "git_seen": sorted(git_seen)}, open("/root/git-watch.json", "w"))
-"""
-
 
 def _git(*args, cwd):
     env = dict(
@@ -90,18 +73,15 @@ def repository(host, tmp_path_factory):
     tree), when given) and serve the bare repository."""
     base = tmp_path_factory.mktemp("git")
     work, bare = base / "work", base / "orders.git"
-    shutil.copytree(REPO / "molecule" / "deploy" / "apps" / "orders", work)
+    shutil.copytree(ORDERS_SOURCE, work)
     _git("init", "-q", "-b", "main", cwd=work)
     _git("init", "-q", "--bare", "-b", "main", str(bare), cwd=base)
 
     secret = {"token": TOKEN, "basic": base64.b64encode(f"{USER}:{TOKEN}".encode()).decode()}
-    host.run_expect(
-        [0],
-        "umask 077 && echo %s | base64 -d > %s",
-        base64.b64encode(json.dumps(secret).encode()).decode(),
-        SECRET_FILE,
-    )
-    host.run_expect([0], "echo %s | base64 -d > /root/git-server.py", base64.b64encode(GIT_SERVER.encode()).decode())
+    stack.put_file(host, SECRET_FILE, json.dumps(secret).encode())
+    for path, key in WATCHED_SECRETS.items():
+        stack.put_file(host, path, secret[key].encode())
+    stack.put_file(host, "/root/git-server.py", GIT_SERVER.encode())
     host.run_expect([0], "rm -f /root/git-server.log && mkdir -p /srv/git")
     host.run_expect(
         [0], "setsid python3 /root/git-server.py %s %s </dev/null >/root/git-server.err 2>&1 &", SECRET_FILE, str(PORT)
@@ -131,27 +111,7 @@ def repository(host, tmp_path_factory):
         )
 
     yield publish
-    host.run("pkill -f /root/git-server.py; rm -f %s", SECRET_FILE)
-
-
-@contextmanager
-def argv_watch(host):
-    """Scan the container's command lines for the token while the with-block runs; yields a dict
-    that holds the watcher's findings afterwards."""
-    host.run_expect([0], "echo %s | base64 -d > /root/git-watch.py", base64.b64encode(WATCHER.encode()).decode())
-    host.run_expect([0], "rm -f /root/git-watch.stop /root/git-watch.json")
-    host.run_expect([0], "setsid python3 /root/git-watch.py %s </dev/null >/root/git-watch.err 2>&1 &", SECRET_FILE)
-    found = {}
-    try:
-        yield found
-    finally:
-        host.run_expect([0], "touch /root/git-watch.stop")
-        for _attempt in range(100):
-            out = host.run("cat /root/git-watch.json")
-            if out.rc == 0 and out.stdout:
-                break
-            host.run("sleep 0.2")
-        found.update(json.loads(out.stdout))
+    host.run("pkill -f /root/git-server.py; rm -f %s %s %s", SECRET_FILE, *WATCHED_SECRETS)
 
 
 def _requests(host):
@@ -159,23 +119,7 @@ def _requests(host):
 
 
 def _git_vars(url, **extra):
-    return {
-        "app_name": ORDERS,
-        "app_source": "git",
-        "app_git_repo": url,
-        "app_git_version": "main",
-        "app_module": "orders.api.asgi:application",
-        "app_secret_key": "orders-secret-7c2e9a4b1d8f3e6a0b5c2d9e4f7a1b3c",
-        "app_env": {"ORDERS_GREETING": "hello"},
-        "nginx_server_name": ORDERS_NAME,
-        "release_health_endpoints": ENDPOINTS,
-        **extra,
-    }
-
-
-@pytest.fixture
-def orders(host):
-    return Stack(host, app=ORDERS, name=ORDERS_NAME)
+    return {**stack.ORDERS_VARS, "app_source": "git", "app_git_repo": url, "app_git_version": "main", **extra}
 
 
 def test_a_token_in_the_url_reaches_git_only_as_a_header(host, orders, repository):
@@ -183,8 +127,8 @@ def test_a_token_in_the_url_reaches_git_only_as_a_header(host, orders, repositor
     url = f"http://{USER}:{TOKEN}@127.0.0.1:{PORT}/orders.git"
     build = orders.live_release()
 
-    with argv_watch(host) as watched:
-        run, summary, _upstreams = orders.deploy_under_load(_git_vars(url), path="/orders/ping", header=HEADER)
+    with stack.watch_processes(host, list(WATCHED_SECRETS), mark=GIT_COMMAND_LINE) as watched:
+        run, summary, _upstreams = orders.deploy_under_load(_git_vars(url), path="/orders/ping", header=ORDERS_HEADER)
 
     assert run.returncode == 0, run.failure()
     assert_no_request_failed(summary)
@@ -193,9 +137,10 @@ def test_a_token_in_the_url_reaches_git_only_as_a_header(host, orders, repositor
     # The server answered git only with the right header, and git did fetch through it.
     requests = _requests(host)
     assert any("info/refs" in each["path"] and each["authorized"] for each in requests), requests
-    # The watcher saw git's processes during the fetch, none of them with the token.
-    assert any(str(PORT) in line for line in watched["git_seen"]), watched
-    assert watched["hits"] == [], watched
+    # The watcher saw git's processes during the fetch, none of them (nor any other process) with
+    # the token in its command line or environment.
+    assert any(str(PORT) in line for line in watched["marked"]), watched
+    assert watched["leaks"] == {}, watched
     # Nor is it at rest anywhere but the root-only credentials file.
     config = host.file(f"/opt/{ORDERS}/shared/repo/.git/config").content_string
     assert CLEAN_URL in config and TOKEN not in config, config
@@ -225,7 +170,7 @@ def test_a_new_commit_deploys_through_the_same_credentials(host, orders, reposit
     build = orders.live_release()
     url = f"http://{USER}:{TOKEN}@127.0.0.1:{PORT}/orders.git"
 
-    run, summary, _upstreams = orders.deploy_under_load(_git_vars(url), path="/orders/ping", header=HEADER)
+    run, summary, _upstreams = orders.deploy_under_load(_git_vars(url), path="/orders/ping", header=ORDERS_HEADER)
 
     assert run.returncode == 0, run.failure()
     assert_no_request_failed(summary)
