@@ -26,6 +26,25 @@ def test_module_doc_renders():
     assert "check_mode" in result.stdout
 
 
+def test_host_state_doc_renders():
+    result = _doc("pyops.fastapi.host_state")
+    assert result.returncode == 0, result.stderr
+    for option in (
+        "paths",
+        "checksum_paths",
+        "read_paths",
+        "follow",
+        "units",
+        "packages",
+        "users",
+        "groups",
+        "python",
+        "commands",
+    ):
+        assert option in result.stdout
+    assert "check_mode" in result.stdout
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_role_doc_renders(role):
     result = _doc("-t", "role", f"pyops.fastapi.{role}")
