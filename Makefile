@@ -27,11 +27,12 @@ $(STAMP): requirements-dev.txt
 
 venv: $(STAMP) ## Create the tooling virtualenv (.venv)
 
-lint: $(STAMP) ## Fast checks: yamllint, ansible-lint (production profile), ruff, changelog fragments
+lint: $(STAMP) ## Fast checks: yamllint, ansible-lint (production profile), ruff, shellcheck, changelog fragments
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint -q
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/shellcheck roles/*/files/*.sh scripts/*.sh .ci/run
 	$(BIN)/antsibull-changelog lint
 
 unit: $(STAMP) ## Unit tests (module and example app)
