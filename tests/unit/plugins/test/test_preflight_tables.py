@@ -86,7 +86,7 @@ def _assignment(option, value):
     """The variables that put value where option names it: the option itself, an element of a
     list option, a name or value of a dict option, or a field of a list-of-dicts option."""
     role = CORPUS[option][0]
-    name, _, field = option.partition("[")
+    name, _bracket, field = option.partition("[")
     field = field.rstrip("]")
     spec = _specs(role)[name]
     if spec.get("type") == "dict":
