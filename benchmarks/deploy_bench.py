@@ -4,6 +4,8 @@ Each round starts a fresh systemd container per version (the Debian 12 test imag
 stack_bench.py does), and runs that version's site.yml three times with the bundled example app:
 
   first     the first converge of an empty host;
+  noop      the same run again, nothing changed (its task count, ok + changed in the recap, is the
+            number of tasks that did something: module calls and controller steps);
   code      a code-only change (main.py): a new release on the existing virtualenv;
   reqs      a requirements change (one more pinned package): a new virtualenv is built.
 
@@ -30,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stack_bench import CACHE, RESULTS, ROOT, converge, log, run, start_container, write_inventory  # noqa: E402
 
 BEFORE = "3d81ab8"  # main at 0.5.0
-STEPS = ("first", "code", "reqs")
+STEPS = ("first", "noop", "code", "reqs")
 
 
 def checkout(revision: str) -> Path:
@@ -42,9 +44,13 @@ def checkout(revision: str) -> Path:
     return tree
 
 
-def site(tree: Path, inventory: Path, secrets: Path, label: str) -> float:
-    """One run of tree's site.yml with tree's collection; its wall time in seconds."""
-    return converge(inventory, secrets, f"deploy-{label}", tree=tree)["seconds"]
+def site(tree: Path, inventory: Path, secrets: Path, label: str, tasks: dict | None = None) -> float:
+    """One run of tree's site.yml with tree's collection; its wall time in seconds. With tasks,
+    also notes the run's task count (ok + changed) under label's step."""
+    result = converge(inventory, secrets, f"deploy-{label}", tree=tree)
+    if tasks is not None:
+        tasks[label.rsplit("-", 1)[-1]] = result["ok"] + result["changed"]
+    return result["seconds"]
 
 
 def one_version(name: str, tree: Path, container: str, round_no: int) -> dict:
@@ -53,7 +59,9 @@ def one_version(name: str, tree: Path, container: str, round_no: int) -> dict:
     shutil.copytree(ROOT / "roles" / "app" / "files" / "example_app", app_dir)
     start_container(container, "debian12")
     inventory, secrets = write_inventory(container, app_dir)
+    tasks = {}
     times = {"first": site(tree, inventory, secrets, f"{name}-{round_no}-first")}
+    times["noop"] = site(tree, inventory, secrets, f"{name}-{round_no}-noop", tasks)
     main_py = app_dir / "main.py"
     main_py.write_text(main_py.read_text() + f"\n# benchmark code change {time.time()}\n")
     times["code"] = site(tree, inventory, secrets, f"{name}-{round_no}-code")
@@ -62,6 +70,7 @@ def one_version(name: str, tree: Path, container: str, round_no: int) -> dict:
     times["reqs"] = site(tree, inventory, secrets, f"{name}-{round_no}-reqs")
     run(["docker", "rm", "-f", container], capture_output=True)
     log(f"round {round_no} {name}: " + ", ".join(f"{step} {times[step]} s" for step in STEPS))
+    times["noop_tasks"] = tasks["noop"]
     return times
 
 
@@ -80,10 +89,10 @@ def main() -> int:
             samples[name].append(one_version(name, trees[name], args.container, round_no))
 
     medians = {
-        name: {step: statistics.median([sample[step] for sample in runs]) for step in STEPS}
+        name: {step: statistics.median([sample[step] for sample in runs]) for step in (*STEPS, "noop_tasks")}
         for name, runs in samples.items()
     }
-    ratios = {step: round(medians["after"][step] / medians["before"][step], 2) for step in STEPS}
+    ratios = {step: round(medians["after"][step] / medians["before"][step], 2) for step in (*STEPS, "noop_tasks")}
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M")
     lines = [
         f"# Deploy durations, {args.before} (before) vs this tree (after), {args.rounds} rounds, medians",
@@ -91,6 +100,8 @@ def main() -> int:
         "| step | before s | after s | after / before |",
         "|---|---|---|---|",
         *(f"| {step} | {medians['before'][step]} | {medians['after'][step]} | **{ratios[step]}** |" for step in STEPS),
+        f"| noop: tasks that ran (ok + changed) | {medians['before']['noop_tasks']} | "
+        f"{medians['after']['noop_tasks']} | **{ratios['noop_tasks']}** |",
         "",
     ]
     report = "\n".join(lines)
