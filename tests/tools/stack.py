@@ -227,12 +227,15 @@ def load(host, name=NAME, path="/", connections=4, rate=25, release_header="X-Ap
 
 def host_fingerprint(host):
     """Everything the stack writes: paths, sizes, modes, link targets, mtimes."""
-    paths = "/opt /etc/nginx /etc/systemd/system /etc/letsencrypt /var/www"
+    # The paths in the command itself: testinfra quotes each format argument as one word, which made
+    # find look for one path named "/opt /etc/nginx ..." and the fingerprint empty before 0.7.0.
     cmd = host.run(
-        "find %s -xdev \\( -type f -o -type l -o -type d \\) -printf '%%p %%s %%m %%l %%T@\\n' 2>/dev/null | sort",
-        paths,
+        "find /opt /etc/nginx /etc/systemd/system /etc/letsencrypt /var/www -xdev"
+        " \\( -type f -o -type l -o -type d \\) -printf '%p %s %m %l %T@\\n' 2>/dev/null | sort"
     )
-    return cmd.stdout
+    fingerprint = cmd.stdout
+    assert "/etc/nginx/nginx.conf" in fingerprint, "the host fingerprint lists nothing: " + cmd.stderr[-300:]
+    return fingerprint
 
 
 def assert_no_request_failed(summary):

@@ -97,10 +97,11 @@ SITE = Path(__file__).resolve().parents[3] / "playbooks" / "site.yml"
 
 
 def _yaml(value):
-    """value as YAML with every string tagged !unsafe: Ansible keeps '{{' literal (a JSON -e would template
-    it) and the escapes keep NUL and line breaks out of the command line."""
+    """value as YAML, a string that could hold a template tagged !unsafe: Ansible keeps '{{' literal (a
+    JSON -e would template it); JSON escapes keep NUL and line breaks intact. (Ansible 2.19 cannot load
+    `!unsafe "*"`, hence only where it matters.)"""
     if isinstance(value, str):
-        return "!unsafe " + json.dumps(value)
+        return ("!unsafe " if "{" in value or "%" in value else "") + json.dumps(value)
     if isinstance(value, list):
         return "[" + ", ".join(_yaml(item) for item in value) + "]"
     if isinstance(value, dict):
