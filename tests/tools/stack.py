@@ -226,12 +226,16 @@ def load(host, name=NAME, path="/", connections=4, rate=25, release_header="X-Ap
 
 
 def host_fingerprint(host):
-    """Everything the stack writes: paths, sizes, modes, link targets, mtimes."""
+    """Everything the stack writes: every file and link with its size, mode, target and mtime, and
+    every directory with its mode. A directory's mtime is left out: a lock file that certbot creates
+    and removes while it only reads (/etc/letsencrypt/.certbot.lock) changes it without changing
+    any file."""
     # The paths in the command itself: testinfra quotes each format argument as one word, which made
     # find look for one path named "/opt /etc/nginx ..." and the fingerprint empty before 0.7.0.
     cmd = host.run(
         "find /opt /etc/nginx /etc/systemd/system /etc/letsencrypt /var/www -xdev"
-        " \\( -type f -o -type l -o -type d \\) -printf '%p %s %m %l %T@\\n' 2>/dev/null | sort"
+        " \\( -type d -printf '%p %m\\n' \\) -o \\( \\( -type f -o -type l \\) -printf '%p %s %m %l %T@\\n' \\)"
+        " 2>/dev/null | sort"
     )
     fingerprint = cmd.stdout
     assert "/etc/nginx/nginx.conf" in fingerprint, "the host fingerprint lists nothing: " + cmd.stderr[-300:]
