@@ -12,6 +12,21 @@ evaluated by the pyops.fastapi.preflight action's code).
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[4]
+# The roles whose input the corpus covers, in the order the site playbook checks them.
+ROLES = ("app", "gunicorn", "systemd", "nginx", "certbot", "release")
+
+
+def role_options(role):
+    """The options of a role's main entry point, from its argument spec."""
+    specs = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
+    return specs["argument_specs"]["main"]["options"]
+
+
 OVERLONG = 5000
 # Look-alikes of ASCII characters (Cyrillic, full-width, Unicode slashes and dashes).
 LOOKALIKES = {

@@ -5,14 +5,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
-from ansible_collections.pyops.fastapi.tests.unit.plugins.test.hostile_corpus import CORPUS, hostile_values
+from ansible_collections.pyops.fastapi.tests.unit.plugins.test.hostile_corpus import (
+    CORPUS,
+    ROLES,
+    hostile_values,
+    role_options,
+)
 
-ROOT = Path(__file__).resolve().parents[4]
-ROLES = ("app", "gunicorn", "systemd", "nginx", "certbot", "release")
 CASES = [(option, kind, value) for option in CORPUS for kind, value in hostile_values(option)]
 
 
@@ -21,11 +21,6 @@ def test_corpus_size():
     assert len(CORPUS) >= 70
     assert len(CASES) >= 700
     assert min(len(hostile_values(option)) for option in CORPUS) >= 5
-
-
-def _options(role):
-    specs = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
-    return specs["argument_specs"]["main"]["options"]
 
 
 # Options whose values cannot carry text into a file or command: fixed choices, numbers, booleans,
@@ -37,7 +32,7 @@ NOT_TEXT = {"release_health_endpoints[json]", "release_health_endpoints[status]"
 def test_every_text_option_is_in_the_corpus(role):
     covered = {option.split("[")[0] for option in CORPUS}
     missing = []
-    for name, spec in _options(role).items():
+    for name, spec in role_options(role).items():
         if spec.get("choices") or spec.get("type") in ("int", "bool", "float"):
             continue
         if spec.get("type") == "list" and spec.get("elements") in ("int", "bool"):

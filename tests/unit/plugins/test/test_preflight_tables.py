@@ -14,11 +14,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
-from ansible_collections.pyops.fastapi.tests.unit.plugins.test.hostile_corpus import CORPUS, hostile_values
+from ansible_collections.pyops.fastapi.tests.unit.plugins.test.hostile_corpus import (
+    CORPUS,
+    ROOT,
+    hostile_values,
+    role_options,
+)
 
-ROOT = Path(__file__).resolve().parents[4]
-ROLES = ("app", "gunicorn", "systemd", "nginx", "certbot", "release")
 CASES = [(option, kind, value) for option in CORPUS for kind, value in hostile_values(option)]
 
 # Values a real run has by then: required inputs, gathered facts, what the tasks between two
@@ -77,18 +79,13 @@ def outcome(tmp_path_factory):
     return dict(zip(CORPUS, results[: len(CORPUS)])), results[len(CORPUS) :]
 
 
-def _specs(role):
-    specs = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
-    return specs["argument_specs"]["main"]["options"]
-
-
 def _assignment(option, value):
     """The variables that put value where option names it: the option itself, an element of a
     list option, a name or value of a dict option, or a field of a list-of-dicts option."""
     role = CORPUS[option][0]
     name, _bracket, field = option.partition("[")
     field = field.rstrip("]")
-    spec = _specs(role)[name]
+    spec = role_options(role)[name]
     if spec.get("type") == "dict":
         good_key = "X-Good" if name == "nginx_extra_headers" else "GOOD_NAME"
         return {name: {value: "x"} if field == "name" else {good_key: value}}
