@@ -517,16 +517,17 @@ def _stream_contains(stream, needles: list[bytes]) -> set[bytes]:
 
 
 def _journal_matches(cfg: dict) -> list[str]:
-    """journalctl matches (OR-ed with "+"): the app's units, what systemd logs of them, their identifiers."""
+    """journalctl matches (OR-ed with "+"): the app's units, what systemd logs of them, the identifiers
+    the layout gives the slots and the release hooks."""
     matches: list[str] = []
-    for slot_name, slot in sorted(cfg["slots"].items()):
+    for _name, slot in sorted(cfg["slots"].items()):
         for match in (
             f"_SYSTEMD_UNIT={slot['unit']}",
             f"UNIT={slot['unit']}",
-            f"SYSLOG_IDENTIFIER={cfg['app_name']}-{slot_name}",
+            f"SYSLOG_IDENTIFIER={slot['log_identifier']}",
         ):
             matches += [match, "+"]
-    return [*matches, f"SYSLOG_IDENTIFIER={cfg['app_name']}"]
+    return [*matches, f"SYSLOG_IDENTIFIER={cfg['hook_log_identifier']}"]
 
 
 def _log_files(cfg: dict) -> list[str]:
@@ -633,9 +634,8 @@ def input_problems(cfg: dict) -> list[str]:
     except ValueError:
         # The probes connect to nginx on 127.0.0.1, so the source must be an IPv4 address too.
         problems.append(f"outside_address must be an IPv4 address of this host, got {cfg['outside_address']!r}")
-    problems += [
-        f"{key} must not be empty" for key in ("server_name", "app_name", "app_user", "app_group") if not cfg[key]
-    ]
+    required = ("server_name", "app_name", "app_user", "app_group", "hook_log_identifier")
+    problems += [f"{key} must not be empty" for key in required if not cfg[key]]
     if cfg["health_path"] and not cfg["health_path"].startswith("/"):
         problems.append(f"health_path must start with /, got {cfg['health_path']!r}")
     return problems + _slot_problems(cfg["slots"])
@@ -647,11 +647,11 @@ def _slot_problems(slots: dict) -> list[str]:
     problems = []
     for name, slot in sorted(slots.items()):
         if not isinstance(slot, dict):
-            problems.append(f"slots.{name} must be a dictionary with dir and unit, got {slot!r}")
+            problems.append(f"slots.{name} must be a dictionary with dir, unit and log_identifier, got {slot!r}")
             continue
         problems += [
             f"slots.{name}.{key} must be a non-empty string"
-            for key in ("dir", "unit")
+            for key in ("dir", "unit", "log_identifier")
             if not isinstance(slot.get(key), str) or not slot[key]
         ]
     return problems

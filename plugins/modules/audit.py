@@ -129,9 +129,15 @@ options:
   slots:
     description:
       - The deployment slots (C(app_layout.slots)), by name, for example V(blue) and V(green).
-      - Each is a dictionary with at least C(dir) (the slot's directory, whose C(env) file is checked too) and
-        C(unit) (its systemd unit). Other keys are ignored.
+      - Each is a dictionary with at least C(dir) (the slot's directory, whose C(env) file is checked too),
+        C(unit) (its systemd unit) and C(log_identifier) (its SYSLOG_IDENTIFIER in the journal). Other keys are ignored.
     type: dict
+    required: true
+  hook_log_identifier:
+    description:
+      - The SYSLOG_IDENTIFIER of the release hooks' transient units (C(app_layout.hook_log_identifier)); their
+        journal entries are searched for the secrets too.
+    type: str
     required: true
   certificate_min_days:
     description:
@@ -193,8 +199,9 @@ EXAMPLES = r"""
     log_dir: /opt/fastapi-app/shared/logs
     live_link: /opt/fastapi-app/slots/live
     slots:
-      blue: {dir: /opt/fastapi-app/slots/blue, unit: fastapi-app@blue.service}
-      green: {dir: /opt/fastapi-app/slots/green, unit: fastapi-app@green.service}
+      blue: {dir: /opt/fastapi-app/slots/blue, unit: fastapi-app@blue.service, log_identifier: fastapi-app-blue}
+      green: {dir: /opt/fastapi-app/slots/green, unit: fastapi-app@green.service, log_identifier: fastapi-app-green}
+    hook_log_identifier: fastapi-app-hook
   become: true
   register: audit
 
@@ -292,6 +299,7 @@ ARGUMENT_SPEC = dict(
     log_dir=dict(type="path", required=True),
     live_link=dict(type="path", required=True),
     slots=dict(type="dict", required=True),
+    hook_log_identifier=dict(type="str", required=True),
     certificate_min_days=dict(type="int", default=14),
     exposure_max=dict(type="float", default=1.5),
     outside_address=dict(type="str", default="127.0.0.2"),

@@ -334,7 +334,6 @@ def test_nginx_reads_its_version_and_files(tmp_path):
 
 NGINX_TASKS = {
     "webroot": "Create the ACME webroot",
-    "placeholder": "Create the certificate directories",
     "upstream_dir": "Create the directory of the upstream files",
     "upstream_file": "Point the upstream at the first slot until a release is live",
     "links": "Enable the site and the catch-all servers",

@@ -298,7 +298,14 @@ def _module_args(cfg: dict, tmp_path: Path, closed_port: int) -> dict:
         "env_file": str(tmp_path / "shared" / ".env"),
         "log_dir": str(tmp_path / "logs"),
         "live_link": str(tmp_path / "slots" / "live"),
-        "slots": {"blue": {"dir": str(tmp_path / "slots" / "blue"), "unit": "pyops-no-such-app@blue.service"}},
+        "slots": {
+            "blue": {
+                "dir": str(tmp_path / "slots" / "blue"),
+                "unit": "pyops-no-such-app@blue.service",
+                "log_identifier": "pyops-no-such-app-blue",
+            }
+        },
+        "hook_log_identifier": "pyops-no-such-app-hook",
         "rate_limit_requests": 2,
     }
 
@@ -350,7 +357,12 @@ def test_module_returns_every_check_and_does_not_fail_for_failed_ones(tls_server
         ({"health_path": "health"}, "health_path must start with /, got 'health'"),
         ({"slots": {}}, "slots must name at least one slot"),
         ({"slots": {"blue": {"dir": "/opt/x/slots/blue"}}}, "slots.blue.unit must be a non-empty string"),
-        ({"slots": {"blue": "/opt/x"}}, "slots.blue must be a dictionary with dir and unit"),
+        (
+            {"slots": {"blue": {"dir": "/opt/x/slots/blue", "unit": "x@blue.service"}}},
+            "slots.blue.log_identifier must be a non-empty string",
+        ),
+        ({"slots": {"blue": "/opt/x"}}, "slots.blue must be a dictionary with dir, unit and log_identifier"),
+        ({"hook_log_identifier": ""}, "hook_log_identifier must not be empty"),
         ({"ssl_profile": "old"}, "value of ssl_profile must be one of: intermediate, modern, got: old"),
         ({"https_port": "https"}, "https_port"),
     ],
@@ -415,3 +427,27 @@ def test_role_passes_every_option_and_shares_its_defaults():
     defaults = yaml.safe_load((REPO / "roles" / "audit" / "defaults" / "main.yml").read_text())
     for variable, value in defaults.items():
         assert audit_module.ARGUMENT_SPEC[variable.removeprefix("audit_")]["default"] == value, variable
+
+
+def test_the_journal_is_searched_under_the_identifiers_the_layout_names():
+    # The identifiers come from app_layout (the unit's SyslogIdentifier= and the hooks'), never
+    # from the app's name: an app whose layout names others is searched under those.
+    cfg = {
+        "slots": {
+            "blue": {"unit": "shop@blue.service", "log_identifier": "shop-web-blue"},
+            "green": {"unit": "shop@green.service", "log_identifier": "shop-web-green"},
+        },
+        "hook_log_identifier": "shop-migrations",
+    }
+    matches = audit._journal_matches(cfg)
+    terms = [match for match in matches if match != "+"]
+    assert matches[1::2] == ["+"] * (len(terms) - 1)
+    assert set(terms) == {
+        "_SYSTEMD_UNIT=shop@blue.service",
+        "UNIT=shop@blue.service",
+        "SYSLOG_IDENTIFIER=shop-web-blue",
+        "_SYSTEMD_UNIT=shop@green.service",
+        "UNIT=shop@green.service",
+        "SYSLOG_IDENTIFIER=shop-web-green",
+        "SYSLOG_IDENTIFIER=shop-migrations",
+    }

@@ -57,7 +57,12 @@ def main():
         path = str(root / "roles" / role / "meta" / "preflight.yml")
         tables[role] = loader.load_from_file(path, trusted_as_template=True)
         check_table(tables[role], path)
+    # The facts roles publish for each other, from the tasks that publish them.
     role_vars["app_layout"] = trust_as_template("{{ __app_layout }}")
+    publish = loader.load_from_file(
+        str(root / "roles" / "gunicorn" / "tasks" / "publish.yml"), trusted_as_template=True
+    )
+    role_vars["gunicorn_server"] = publish[0]["ansible.builtin.set_fact"]["gunicorn_server"]
 
     results = []
     # One templar for all cases: its environment keeps the compiled expressions.
