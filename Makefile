@@ -65,8 +65,7 @@ installed-collection: $(STAMP) ## Build the tarball and install it into .cache/i
 # failure under load, a second app) and certbot on Debian 12; the cluster (a load balancer with a
 # Pebble certificate, two app servers, rolling deploys) on Debian 13 from the tarball, which also
 # keeps certificate issuance by ACME tested on Debian 13.
-molecule-all: $(STAMP) image installed-collection ## Every scenario (harness; default on Debian 12 and 13; deploy, certbot on 12; cluster on 13)
-	scripts/molecule-test.sh harness
+molecule-all: $(STAMP) image installed-collection ## Every scenario (default on Debian 12 and 13; deploy, certbot on 12; cluster on 13)
 	PYOPS_DISTRO=debian12 scripts/molecule-test.sh default
 	PYOPS_DISTRO=debian13 PYOPS_INSTALLED_COLLECTIONS=$(CURDIR)/.cache/installed PYOPS_SKIP_PREFLIGHT_CASES=1 \
 	  scripts/molecule-test.sh default
