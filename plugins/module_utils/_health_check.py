@@ -417,11 +417,31 @@ def _request_headers(headers, host, parts):
     return result
 
 
+# What `systemctl show` reports of the unit O(unit) names, read after each failing poll.
+UNIT_PROPERTIES = ("ActiveState", "SubState", "Result", "NRestarts", "ExecMainStatus")
+
+
+def unit_stopped(unit, show_output):
+    """Why the systemd unit can no longer serve, from `systemctl show --property=...` output (UNIT_PROPERTIES):
+    it is not running (failed, inactive, deactivating) or has been restarted since it was started. None while it
+    runs (or starts for the first time)."""
+    state = dict(line.split("=", 1) for line in show_output.splitlines() if "=" in line)
+    restarts = int(state.get("NRestarts") or 0)
+    active = state.get("ActiveState", "")
+    if active in ("active", "activating", "reloading") and state.get("SubState") != "auto-restart" and not restarts:
+        return None
+    return (
+        f"its unit {unit} is {active or 'unknown'}/{state.get('SubState', '')} (result {state.get('Result', '')}, "
+        f"main process exit status {state.get('ExecMainStatus', '')}, restarted {restarts} times)"
+    )
+
+
 class HealthChecker:
     """Poll a list of endpoints until all of them pass `successes` polls in a row, or a deadline passes.
 
     The keyword arguments are the module's options (see plugins/modules/health_check.py); `clock` and
-    `sleep` can be replaced in tests.
+    `sleep` can be replaced in tests. `gone`, when given, is called after each failing poll: it returns why
+    the server can no longer pass (its process exited), which ends the wait at once, or None.
     """
 
     def __init__(
@@ -448,6 +468,7 @@ class HealthChecker:
         successes=1,
         clock=time.monotonic,
         sleep=time.sleep,
+        gone=None,
     ):
         if not url and not unix_socket:
             raise HealthCheckError("Give url, unix_socket or both.")
@@ -486,6 +507,7 @@ class HealthChecker:
         self.successes = successes
         self.clock = clock
         self.sleep = sleep
+        self.gone = gone
         self.watchdog = Watchdog()
 
         # Redirects keep the Host header, the TLS server name and O(headers) only within the url's origin.
@@ -685,6 +707,9 @@ class HealthChecker:
                 else:
                     streak = 0
                     delay = next(delays)
+                    reason = self.gone() if self.gone else None
+                    if reason:
+                        raise self.failure(failed, attempts, self.clock() - started, streak, gone=reason)
                 if now >= deadline:
                     raise self.failure(failed, attempts, now - started, streak)
                 self.sleep(min(delay, deadline - now))
@@ -698,7 +723,7 @@ class HealthChecker:
         result["msg"] = f"{subject} passed{in_a_row} after {attempts} attempt{plural} in {result['elapsed']:.2f} s."
         return result
 
-    def failure(self, failed, attempts, elapsed, streak):
+    def failure(self, failed, attempts, elapsed, streak, gone=None):
         result = self.result(attempts, elapsed)
         if failed is None:  # the last poll passed, but not `successes` polls in a row
             result["body"] = None
@@ -713,10 +738,14 @@ class HealthChecker:
             result["body"] = body
             via = f" via unix socket {self.unix_socket}" if self.unix_socket else ""
             hint = HINTS.get(failed.error)
+            within = (
+                f"after {attempts} attempts in {result['elapsed']:.2f} s, and will not: {gone}. The last attempt"
+                if gone
+                else f"within wait_timeout={self.wait_timeout} s after {attempts} attempts"
+            )
             msg = (
-                f"Endpoint {failed.path} ({self.method} {failed.shown_url}{via}) did not pass within "
-                f"wait_timeout={self.wait_timeout} s after {attempts} attempts: {failed.reason}"
-                f"{'; ' + hint if hint else ''}."
+                f"Endpoint {failed.path} ({self.method} {failed.shown_url}{via}) did not pass {within}: "
+                f"{failed.reason}{'; ' + hint if hint and not gone else ''}."
             )
         result["msg"] = msg
         return HealthCheckError(msg, result)

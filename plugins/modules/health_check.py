@@ -203,6 +203,13 @@ options:
       - Number of consecutive passing polls required before the module reports success.
     type: int
     default: 1
+  unit:
+    description:
+      - A systemd unit that runs the server, for example V(app@green.service). After each failing poll the module
+        reads its state (C(systemctl show)); when it has stopped, failed or been restarted since it was started,
+        the server can no longer pass, and the module fails at once saying so instead of waiting for
+        O(wait_timeout). A unit that starts for the first time (C(activating)) is waited for.
+    type: str
 notes:
   - The module never changes anything, so RV(ignore:changed) is always V(false).
   - The whole-request O(timeout) relies on C(SIGALRM), as modules run in the main thread of their process.
@@ -339,9 +346,11 @@ body:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.common.parameters import remove_values  # noqa: E402
 from ansible_collections.pyops.fastapi.plugins.module_utils._health_check import (  # noqa: E402
+    UNIT_PROPERTIES,
     HealthChecker,
     HealthCheckError,
     redact_url,
+    unit_stopped,
     url_secrets,
 )
 
@@ -378,6 +387,7 @@ def main():
             backoff=dict(type="float", default=1.5),
             max_interval=dict(type="float", default=0.2),
             successes=dict(type="int", default=1),
+            unit=dict(type="str"),
         ),
         required_one_of=[("url", "unix_socket")],
         required_by={"client_key": "client_cert"},
@@ -391,8 +401,15 @@ def main():
     module.no_log_values.update(url_secrets(url))
     invocation = {"module_args": remove_values(dict(module.params, url=redact_url(url)), module.no_log_values)}
 
+    params = dict(module.params)
+    unit = params.pop("unit")
+    if unit:
+        systemctl = module.get_bin_path("systemctl", required=True)
+        argv = [systemctl, "show", "--property=" + ",".join(UNIT_PROPERTIES), "--", unit]
+        params["gone"] = lambda: unit_stopped(unit, module.run_command(argv)[1])
+
     try:
-        checker = HealthChecker(**module.params)
+        checker = HealthChecker(**params)
         result = checker.wait()
     except HealthCheckError as exc:
         module.fail_json(changed=False, invocation=invocation, **dict(exc.result, msg=exc.msg))

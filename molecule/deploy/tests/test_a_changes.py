@@ -74,20 +74,6 @@ def test_code_change_with_a_hook(bundled, source):
     assert bundled.host.run("ps -eo args | grep -x 'sleep 613'").rc == 1
 
 
-def test_requirements_change(bundled, source):
-    slot, venv, venvs = bundled.live_slot(), bundled.live_venv(), bundled.venvs()
-    requirements = source / "requirements.txt"
-    requirements.write_text(requirements.read_text() + "six==1.17.0\n")
-
-    run, summary, upstreams = bundled.deploy_under_load(DESIRED)
-
-    _switched(bundled, run, summary, upstreams, slot)
-    assert bundled.live_venv() != venv
-    assert len(bundled.venvs()) == len(venvs) + 1
-    version = bundled.host.check_output("%s/bin/python -c 'import six; print(six.__version__)'", bundled.live_venv())
-    assert version == "1.17.0"
-
-
 # Writes a hash-pinned requirements file (as pip-compile --generate-hashes would) for what the
 # given requirements and the server packages resolve to: pip downloads the wheels in the container
 # with the live release's pip, and each wheel's name, version and sha256 become a line.
@@ -188,13 +174,15 @@ def test_rollback_on_demand(bundled, source):
 
 
 # Last of this file: the tests before it change app_server_packages, which a hashed file must pin.
-def test_hash_pinned_requirements(bundled, source):
-    """Issue 18, finding 6: a requirements file with hashes installs in pip's hash-checking mode;
-    one that leaves out a server package stops the build naming it, the live release serving."""
+def test_requirements_change_hash_pinned(bundled, source):
+    """A requirements change (a new package) builds a new virtualenv and goes live. The file is
+    hash-pinned (issue 18, finding 6): it installs in pip's hash-checking mode; one that leaves out a
+    server package stops the build naming it, the live release serving."""
     # Back to the default server packages (test_gunicorn_version_change pinned another gunicorn).
     DESIRED["app_server_packages"] = SERVER_PACKAGES
     requirements = source / "requirements.txt"
-    hashed = _hashed_requirements(bundled, requirements.read_text())
+    hashed = _hashed_requirements(bundled, requirements.read_text() + "six==1.17.0\n")
+    assert "six==1.17.0 --hash=sha256:" in hashed, hashed
     assert "gunicorn==27.0.1 --hash=sha256:" in hashed, hashed
 
     # Without the server packages: refused before pip runs, nothing changes.
@@ -216,3 +204,5 @@ def test_hash_pinned_requirements(bundled, source):
     assert bundled.live_venv() != venv
     version = bundled.host.check_output("%s/bin/gunicorn --version", bundled.live_venv())
     assert "27.0.1" in version, version
+    six = bundled.host.check_output("%s/bin/python -c 'import six; print(six.__version__)'", bundled.live_venv())
+    assert six == "1.17.0"

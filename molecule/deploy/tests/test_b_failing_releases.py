@@ -37,8 +37,17 @@ def _new_message(src):
 
 CASES = {
     # name: (change to the source, extra vars, what the failure message must say)
-    "import-error": (_import_error, {}, ["Gate the release on its own socket", "this release cannot start"]),
-    "crash-on-start": (_crash_on_start, {}, ["Gate the release on its own socket", "database unreachable at startup"]),
+    # The gate sees the slot's unit exit and gives up at once (health_check's unit option).
+    "import-error": (
+        _import_error,
+        {},
+        ["Gate the release on its own socket", "and will not: its unit", "this release cannot start"],
+    ),
+    "crash-on-start": (
+        _crash_on_start,
+        {},
+        ["Gate the release on its own socket", "and will not: its unit", "database unreachable at startup"],
+    ),
     "never-ready": (_never_ready, {}, ["Gate the release on its own socket", "/ready", "503"]),
     "wrong-json": (_wrong_json, {}, ["Gate the release on its own socket", "/ready", "status"]),
     "failing-hook": (

@@ -22,6 +22,7 @@ from ansible_collections.pyops.fastapi.plugins.module_utils._health_check import
     json_mismatch,
     poll_delays,
     redact_url,
+    unit_stopped,
     url_secrets,
 )
 from ansible_collections.pyops.fastapi.plugins.modules import health_check
@@ -805,3 +806,80 @@ def test_checker_uses_injected_clock_and_sleep(closed_port):
     assert slept[:4] == [0.1, pytest.approx(0.15), pytest.approx(0.2), pytest.approx(0.2)]
     assert sum(slept) == pytest.approx(1.0)
     assert excinfo.value.result["attempts"] == len(slept) + 1
+
+
+# --- unit: the server's systemd unit stopped ---------------------------------------------------------------------
+
+# A systemctl on PATH that prints the unit's properties from a file the test writes: the module runs it as
+# it runs the real one (this machine's PID 1 is not systemd).
+FAKE_SYSTEMCTL = """#!/bin/sh
+[ "$1" = show ] && [ "$3" = -- ] || exit 2
+printf '%s\\n' "$2" >> "$PYOPS_TEST_UNIT_DIR/calls"
+cat "$PYOPS_TEST_UNIT_DIR/$4"
+"""
+
+
+@pytest.fixture
+def unit_state(tmp_path, monkeypatch):
+    """set(**properties): what `systemctl show` reports of unit app@green.service from now on."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "systemctl").write_text(FAKE_SYSTEMCTL)
+    (bin_dir / "systemctl").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    monkeypatch.setenv("PYOPS_TEST_UNIT_DIR", str(tmp_path))
+
+    def set_state(**properties):
+        text = "".join(f"{key}={value}\n" for key, value in properties.items())
+        (tmp_path / "app@green.service").write_text(text)
+
+    set_state.calls = lambda: (tmp_path / "calls").read_text().splitlines() if (tmp_path / "calls").exists() else []
+    return set_state
+
+
+def test_a_unit_that_exited_ends_the_wait_at_once(app, serve, unit_state):
+    app.route("/health", body={"status": "ok"})
+    app.route("/ready", Reply(503, STARTING))
+    unit_state(ActiveState="failed", SubState="failed", Result="exit-code", NRestarts=0, ExecMainStatus=3)
+    started = time.monotonic()
+    result = fail(url=serve(app), unit="app@green.service", wait_timeout=30)
+
+    assert time.monotonic() - started < 5
+    assert result["msg"].startswith("Endpoint /ready (GET http://127.0.0.1:")
+    assert (
+        "and will not: its unit app@green.service is failed/failed (result exit-code, main process exit "
+        in (result["msg"])
+    )
+    assert result["msg"].endswith("status 3, restarted 0 times). The last attempt: status 503, expected 200."), result
+    assert unit_state.calls()[0] == "--property=ActiveState,SubState,Result,NRestarts,ExecMainStatus"
+
+
+def test_a_unit_still_starting_is_waited_for(app, serve, unit_state):
+    app.route("/health", body={"status": "ok"})
+    app.route("/ready", flips_at(0.5, Reply(503, STARTING), Reply(200, READY)))
+    unit_state(ActiveState="activating", SubState="start", Result="success", NRestarts=0, ExecMainStatus=0)
+
+    result = run(url=serve(app), unit="app@green.service", wait_timeout=30)
+
+    assert result["attempts"] > 1
+    # Read after each failing poll only.
+    assert len(unit_state.calls()) == result["attempts"] - 1
+
+
+@pytest.mark.parametrize(
+    ("properties", "stopped"),
+    [
+        ({"ActiveState": "active", "SubState": "running", "NRestarts": "0"}, False),
+        ({"ActiveState": "activating", "SubState": "start", "NRestarts": "0"}, False),
+        # Restart=always: between a crash and the next start, and after the next start.
+        ({"ActiveState": "activating", "SubState": "auto-restart", "NRestarts": "0"}, True),
+        ({"ActiveState": "active", "SubState": "running", "NRestarts": "1"}, True),
+        ({"ActiveState": "inactive", "SubState": "dead", "NRestarts": "0"}, True),
+        ({"ActiveState": "deactivating", "SubState": "stop-sigterm", "NRestarts": "0"}, True),
+        # A unit systemd does not know.
+        ({"ActiveState": "inactive", "SubState": "dead", "NRestarts": ""}, True),
+    ],
+)
+def test_which_unit_states_mean_the_server_is_gone(properties, stopped):
+    output = "".join(f"{key}={value}\n" for key, value in properties.items())
+    assert (unit_stopped("app@green.service", output) is not None) == stopped
