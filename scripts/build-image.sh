@@ -47,7 +47,7 @@ build_one() {
   trap 'rm -rf "$rootfs"' RETURN
   say "debootstrap $suite from $mirror into $rootfs"
   debootstrap --variant=minbase \
-    --include=python3,systemd,systemd-sysv,sudo,ca-certificates,dbus \
+    --include=python3,systemd,systemd-sysv,sudo,ca-certificates,dbus,procps \
     "$suite" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || {
       say "debootstrap failed; last lines:"; tail -n 20 "$rootfs.log" >&2; return 1; }
   rm -f "$rootfs.log"

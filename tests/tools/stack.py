@@ -204,12 +204,12 @@ def load(host, name=NAME, path="/", connections=4, rate=25, release_header="X-Ap
         release_header,
     ]
     host.run_expect([0], "setsid " + " ".join(shlex.quote(a) for a in argv) + " </dev/null >/root/load.log 2>&1 &")
-    time.sleep(1)  # some traffic before the change starts (the playbook's checks add more)
+    # No wait before the change: a playbook reads and checks for seconds before it changes anything.
     summary = {}
     try:
         yield summary
     finally:
-        time.sleep(1)  # some traffic after the change
+        time.sleep(0.5)  # some traffic after the change (the playbook's last steps already ran with it)
         host.run_expect([0], "touch /root/load.stop")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not host.file("/root/load.json").exists:

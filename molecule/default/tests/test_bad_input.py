@@ -9,11 +9,8 @@ import stack
 import yaml
 
 # Preflight runs in the first play before anything touches the host, the same code on every
-# distribution: `make molecule-all` runs these cases once (Debian 12), and the Debian 13 run from
-# the tarball sets PYOPS_SKIP_PREFLIGHT_CASES=1 to keep the suite within its time budget.
-pytestmark = pytest.mark.skipif(
-    os.environ.get("PYOPS_SKIP_PREFLIGHT_CASES") == "1", reason="preflight cases run on the Debian 12 pass"
-)
+# distribution (conftest.py).
+pytestmark = pytest.mark.same_on_every_distro
 
 GIT_TOKEN = "tok-5ecret-4f2a9c"
 GIT_URL_WITH_TOKEN = f"https://deploy:{GIT_TOKEN}@git.example.test/app.git"

@@ -6,6 +6,9 @@ import json
 import pytest
 from stack import APP, NAME
 
+# nginx's own limit_req and client timeouts, configured the same on every distribution (conftest.py).
+pytestmark = pytest.mark.same_on_every_distro
+
 RATE = 20  # nginx_rate_limit_rate, requests per second
 BURST = 40  # nginx_rate_limit_burst
 HEADER_TIMEOUT = 10  # nginx_client_header_timeout, seconds

@@ -172,6 +172,7 @@ def test_failed_build_leaves_no_credentials_and_keeps_the_live_release(host, fai
     assert host.check_output("grep -rl %s /opt/%s /tmp /var/tmp 2>/dev/null || true", PIP_TOKEN, APP) == ""
 
 
+@pytest.mark.same_on_every_distro
 def test_local_source_with_a_symlink_out_of_the_tree_fails_in_preflight(host_state, run_site, tmp_path):
     secret = tmp_path / "controller-secret.txt"
     secret.write_text("a file of the controller\n")

@@ -158,6 +158,7 @@ def test_nginx_config_is_valid(host):
     assert host.run("nginx -t").rc == 0
 
 
+@pytest.mark.same_on_every_distro
 def test_saturating_load_through_nginx_loses_no_request(host):
     """64 keep-alive connections as fast as they go: every request gets a 2xx, and no
     connection closes under a request. Worker recycling by request count (the guide's
