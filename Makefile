@@ -74,11 +74,12 @@ molecule-all: $(STAMP) image installed-collection ## Every scenario (default on 
 	PYOPS_DISTRO=debian13 PYOPS_INSTALLED_COLLECTIONS=$(CURDIR)/.cache/installed scripts/molecule-test.sh cluster
 
 # The images are built (debootstrap: network and disk, little CPU) while lint, unit and sanity
-# (CPU) run; the scenarios wait for both. Saves the image build's minutes on a fresh machine.
+# (CPU) run, side by side: each is mostly one process, and the machines have two cores. Their
+# outputs stay whole (--output-sync). The scenarios wait for all of it.
 test: $(STAMP) docker ## The whole suite, as CI runs it
 	@mkdir -p .cache
 	@scripts/build-image.sh debian12 debian13 >.cache/image-build.log 2>&1 & images=$$!; \
-	  checks=0; $(MAKE) --no-print-directory lint unit sanity || checks=$$?; \
+	  checks=0; $(MAKE) --no-print-directory -j3 --output-sync=target lint unit sanity || checks=$$?; \
 	  wait $$images || { echo "make test: the image build failed:"; tail -n 20 .cache/image-build.log; exit 1; }; \
 	  cat .cache/image-build.log; [ $$checks -eq 0 ]
 	$(MAKE) --no-print-directory molecule-all
