@@ -117,39 +117,36 @@ def test_rotated_secret_and_environment(bundled, source):
     assert NEW_SECRET not in run.stdout + run.stderr
 
 
-def test_gunicorn_version_change(bundled, source):
+def test_gunicorn_version_preload_app_and_pruning(bundled, source):
+    """A new gunicorn pin (app_server_packages: a new virtualenv, so a new release of the same code)
+    with new gunicorn settings (preload_app), and pruning down to release_keep. Which input makes a
+    slot take over is unit-tested for each one (tests/unit/roles, test_release_takes_over_...); a
+    settings-only change going live is the rotated secret's path above."""
     slot, release, venv = bundled.live_slot(), bundled.live_release(), bundled.live_venv()
-    DESIRED["app_server_packages"] = ["gunicorn==27.0.0", "uvicorn-worker==0.4.0", "uvicorn[standard]==0.54.0"]
-
-    run, summary, upstreams = bundled.deploy_under_load(DESIRED)
-
-    _switched(bundled, run, summary, upstreams, slot)
-    # Same code, another virtualenv: a new release.
-    assert bundled.live_release() != release
-    assert bundled.live_venv() != venv
-    assert "27.0.0" in bundled.host.check_output("%s/bin/gunicorn --version", bundled.live_venv())
-
-
-def test_preload_app_and_pruning(bundled, source):
-    slot, release = bundled.live_slot(), bundled.live_release()
     previous = max(r for r in bundled.releases() if r < release)
+    DESIRED["app_server_packages"] = ["gunicorn==27.0.0", "uvicorn-worker==0.4.0", "uvicorn[standard]==0.54.0"]
     DESIRED.update(gunicorn_preload_app=True, release_keep=2)
 
     run, summary, upstreams = bundled.deploy_under_load(DESIRED)
 
     _switched(bundled, run, summary, upstreams, slot)
-    assert bundled.live_release() == release
+    # Same code, another virtualenv: a new release.
+    new_release = bundled.live_release()
+    assert new_release != release
+    assert bundled.live_venv() != venv
+    assert "27.0.0" in bundled.host.check_output("%s/bin/gunicorn --version", bundled.live_venv())
     conf = bundled.host.file(f"/opt/{APP}/slots/{bundled.live_slot()}/gunicorn_conf.py").content_string
     assert "preload_app = True" in conf
     assert bundled.fetch("/").json()["message"] == "Hello from the next release"
     # After the gate: the two newest releases stay (the live one and the one before it), and only
     # the virtualenvs they use.
-    assert bundled.releases() == [previous, release]
+    assert bundled.releases() == [release, new_release]
     used = {
         bundled.host.check_output("readlink /opt/%s/releases/%s/.venv", APP, r).rsplit("/", 1)[-1]
-        for r in (previous, release)
+        for r in (release, new_release)
     }
     assert set(bundled.venvs()) == used
+    assert previous not in bundled.releases()
 
 
 def test_nothing_changed_nothing_restarts(bundled, source):

@@ -146,6 +146,53 @@ def test_release_state_reads_the_live_slot_and_what_it_was_started_with(tmp_path
     assert [reports["none"][key] for key in ("live", "idle", "running", "started_with")] == ["", "blue", False, {}]
 
 
+# release: tasks/deploy.yml decides whether the idle slot takes over (check mode: nothing starts)
+
+TAKEOVER_CASES = ("nothing", "gunicorn_conf", "env", "unit", "release")
+
+
+def test_release_takes_over_when_any_input_of_the_live_slot_changed(tmp_path):
+    """The live slot's fingerprint against what a slot would start with now: equal -> no takeover;
+    a new release, gunicorn_conf.py, .env or unit file, each alone -> a takeover."""
+    hosts = {}
+    for case in TAKEOVER_CASES:
+        base = tmp_path / case
+        layout, _fingerprint = slots(base)
+        # The unit file as a regular file, so that its checksum counts too.
+        (base / "unit-link.service").unlink()
+        (base / "unit-link.service").write_text("[Unit]\n")
+        shared = base / "shared"
+        started_with = {
+            "release": "20250101T000000Z",
+            "gunicorn_conf": sha1(shared / "gunicorn_conf.py"),
+            "env": sha1(shared / ".env"),
+            "unit": sha1(base / "unit-link.service"),
+        }
+        (base / "slots" / "green" / "fingerprint").write_text(json.dumps(started_with) + "\n")
+        target = {"id": "20250101T000000Z", "dir": str(base / "releases" / "20250101T000000Z")}
+        if case == "gunicorn_conf":
+            (shared / "gunicorn_conf.py").write_text("workers = 3\n")
+        elif case == "env":
+            (shared / ".env").write_text("SECRET_KEY=rotated\n")
+        elif case == "unit":
+            (base / "unit-link.service").write_text("[Unit]\nDescription=changed\n")
+        elif case == "release":
+            target["id"] = "20250102T000000Z"
+        hosts[case] = {"app_layout": layout, "__release_target": target}
+    # As if the live slot's unit ran (no systemd here); no nginx to gate through.
+    extra_vars = {"__release_live_running": True, "release_gate_through_nginx": False}
+    _run, reports = play(
+        tmp_path, "release", "deploy", {"switch": "{{ __release_switch_needed }}"}, hosts, extra_vars, check=True
+    )
+    assert {case: reports[case]["switch"] for case in TAKEOVER_CASES} == {
+        "nothing": False,
+        "gunicorn_conf": True,
+        "env": True,
+        "unit": True,
+        "release": True,
+    }
+
+
 # app: tasks/release.yml, in check mode (the build is never included in check mode)
 
 APP_REPORT = {
