@@ -466,6 +466,7 @@ class HealthChecker:
         max_interval=0.2,
         backoff=1.5,
         successes=1,
+        watch=0.0,
         clock=time.monotonic,
         sleep=time.sleep,
         gone=None,
@@ -494,6 +495,8 @@ class HealthChecker:
             backoff=backoff,
             successes=successes,
         )
+        if watch is None or watch < 0:
+            raise HealthCheckError(f"watch must be zero or more, got {watch}.")
 
         self.method = method.upper()
         self.follow_redirects = follow_redirects
@@ -505,6 +508,7 @@ class HealthChecker:
         self.max_interval = max_interval
         self.backoff = backoff
         self.successes = successes
+        self.watch = watch
         self.clock = clock
         self.sleep = sleep
         self.gone = gone
@@ -701,7 +705,10 @@ class HealthChecker:
                 if failed is None:
                     streak += 1
                     if streak >= self.successes:
-                        return self.success(attempts, now - started)
+                        passed = now - started
+                        if self.watch > 0:
+                            attempts = self.keep_watching(attempts, started)
+                        return self.success(attempts, passed)
                     delays = poll_delays(self.interval, self.backoff, self.max_interval)
                     delay = self.interval
                 else:
@@ -714,6 +721,30 @@ class HealthChecker:
                     raise self.failure(failed, attempts, now - started, streak)
                 self.sleep(min(delay, deadline - now))
 
+    def keep_watching(self, attempts, started):
+        """After the endpoints passed: poll them every `max_interval` for `watch` seconds more. The first failing
+        poll, or the server's unit stopping or restarting (`gone`), raises HealthCheckError at once. Returns the
+        attempts made in all."""
+        watch_started = self.clock()
+        watch_end = watch_started + self.watch
+        while True:
+            now = self.clock()
+            if now >= watch_end:
+                return attempts
+            self.sleep(min(self.max_interval, watch_end - now))
+            attempts += 1
+            failed = self.poll()
+            reason = self.gone() if self.gone else None
+            if failed is not None or reason:
+                into = self.clock() - watch_started
+                result = self.result(attempts, self.clock() - started)
+                cause = reason or f"endpoint {failed.path} ({self.method} {failed.shown_url}) failed: {failed.reason}"
+                result["msg"] = (
+                    f"The endpoints passed, then {cause}, {into:.1f} s into the watch of {self.watch:g} s"
+                    f" ({attempts} attempts)."
+                )
+                raise HealthCheckError(result["msg"], result)
+
     def success(self, attempts, elapsed):
         result = self.result(attempts, elapsed)
         in_a_row = f" {self.successes} polls in a row" if self.successes > 1 else ""
@@ -721,6 +752,8 @@ class HealthChecker:
         count = len(self.endpoints)
         subject = f"All {count} endpoints" if count > 1 else f"Endpoint {self.endpoints[0].path}"
         result["msg"] = f"{subject} passed{in_a_row} after {attempts} attempt{plural} in {result['elapsed']:.2f} s."
+        if self.watch > 0:
+            result["msg"] = result["msg"][:-1] + f", and kept passing for the {self.watch:g} s watched."
         return result
 
     def failure(self, failed, attempts, elapsed, streak, gone=None):

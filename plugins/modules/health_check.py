@@ -210,6 +210,15 @@ options:
         the server can no longer pass, and the module fails at once saying so instead of waiting for
         O(wait_timeout). A unit that starts for the first time (C(activating)) is waited for.
     type: str
+  watch:
+    description:
+      - Seconds to keep checking after the endpoints have passed, polling every O(max_interval). The first
+        failing poll, or O(unit) stopping or restarting, fails the module at once with what happened and when.
+      - The release role's watch window after a switch (a release that passes its gate and dies seconds later).
+      - V(0) (the default) returns as soon as the endpoints pass.
+    type: float
+    default: 0
+    version_added: 0.9.0
 notes:
   - The module never changes anything, so RV(ignore:changed) is always V(false).
   - The whole-request O(timeout) relies on C(SIGALRM), as modules run in the main thread of their process.
@@ -388,6 +397,7 @@ def main():
             max_interval=dict(type="float", default=0.2),
             successes=dict(type="int", default=1),
             unit=dict(type="str"),
+            watch=dict(type="float", default=0),
         ),
         required_one_of=[("url", "unix_socket")],
         required_by={"client_key": "client_cert"},

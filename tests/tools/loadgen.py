@@ -4,18 +4,26 @@ Runs inside a test container with the system python3 (standard library only), ag
 loopback, so traffic never leaves the container:
 
     python3 loadgen.py --name api.example.test --out /root/load.json [--path /] [--connections 8]
-        [--rate 50] [--max-seconds 300] [--stop-file /root/load.stop]
+        [--post-connections 2] [--post-status 405] [--rate 50] [--max-seconds 300]
+        [--stop-file /root/load.stop] [--retry-stale]
 
 It stops when the stop file appears or after --max-seconds, whichever comes first, and writes a
-JSON summary: requests, responses per status, errors per kind, responses per X-App-Release
-header, `stale_retries` and latency percentiles (p50, p99, max in ms).
+JSON summary: requests, responses per status, errors per kind, requests and failures per method,
+responses per X-App-Release header, `stale_retries` and latency percentiles (p50, p99, max in ms).
 
-Keep-alive connections are reused. When nginx reloads, its old workers close idle keep-alive
-connections; a request sent on such a connection in the same instant gets no response at all.
-RFC 9112 section 9.3.1 lets a client retry an idempotent request in exactly that case (a reused
-connection closed before any byte of a response), and browsers, Go's net/http and urllib3 do.
-So does this client, once, on a new connection, and counts it in `stale_retries`. Anything else
-(a refused or reset fresh connection, a timeout, a partial response, a second failure) is an error.
+--connections send GETs; --post-connections send POSTs with a small JSON body to the same path,
+which nginx never resends to the upstream. A POST succeeds with --post-status: the apps under test
+have no POST route there, so their own 405 answers it, which proves the request went through nginx
+and an upstream connection to the app and came back.
+
+Keep-alive connections are reused, and by default nothing is retried: a request sent on a
+connection the server closes in the same instant fails, and counts as an error named
+stale_<exception>. That is what a deploy must never cause (when nginx reloads, its old workers
+close idle client connections). With --retry-stale the client behaves like a browser instead:
+RFC 9112 section 9.3.1 lets it resend an idempotent request in exactly that case (a reused
+connection closed before any byte of a response); it does so once for a GET, on a new connection,
+and counts it in `stale_retries`. Anything else (a refused or reset fresh connection, a timeout, a
+partial response, a second failure, any failed POST) is an error.
 """
 
 from __future__ import annotations
@@ -33,9 +41,13 @@ from collections import Counter
 
 
 class Worker(threading.Thread):
-    def __init__(self, args: argparse.Namespace, deadline: float, stop: threading.Event) -> None:
+    def __init__(self, args: argparse.Namespace, deadline: float, stop: threading.Event, method: str) -> None:
         super().__init__(daemon=True)
         self.args = args
+        self.method = method
+        self.expected = str(args.post_status) if method == "POST" else "2"
+        self.sent = 0
+        self.failed = 0
         self.deadline = deadline
         self.stop = stop
         self.statuses: Counter[str] = Counter()
@@ -65,7 +77,12 @@ class Worker(threading.Thread):
         if self.conn is None:
             self.conn = self._connect()
         self.used += 1
-        self.conn.request("GET", self.args.path, headers={"Host": self.args.name})
+        if self.method == "POST":
+            body = json.dumps({"sent": self.sent}).encode()
+            headers = {"Host": self.args.name, "Content-Type": "application/json"}
+            self.conn.request("POST", self.args.path, body=body, headers=headers)
+        else:
+            self.conn.request("GET", self.args.path, headers={"Host": self.args.name})
         resp = self.conn.getresponse()
         resp.read()
         if resp.will_close:
@@ -81,26 +98,33 @@ class Worker(threading.Thread):
                 next_at += interval
                 time.sleep(max(0.0, next_at - time.monotonic()))
             sent = time.monotonic()
+            self.sent += 1
+            stale = False
             try:
                 try:
                     resp = self._once()
                 except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                    # Only a reused connection closed before any response byte may be retried.
-                    if self.conn is None or self.used <= 1:
+                    # A reused connection closed before any response byte: only a GET may be resent.
+                    stale = self.conn is not None and self.used > 1
+                    if not (stale and self.args.retry_stale and self.method == "GET"):
                         raise
                     self.conn.close()
                     self.conn = None
                     self.stale_retries += 1
+                    stale = False
                     resp = self._once()
             except Exception as exc:  # noqa: BLE001 - every failure is counted by its kind
-                self.errors[type(exc).__name__] += 1
+                self.errors[("stale_" if stale else "") + type(exc).__name__] += 1
+                self.failed += 1
                 if self.conn is not None:
                     self.conn.close()
                 self.conn = None
                 time.sleep(0.01)
                 continue
             self.latencies.append(time.monotonic() - sent)
-            self.statuses[str(resp.status)] += 1
+            self.statuses[f"{self.method} {resp.status}"] += 1
+            if not str(resp.status).startswith(self.expected):
+                self.failed += 1
             self.releases[resp.getheader(self.args.release_header) or "-"] += 1
 
 
@@ -120,7 +144,10 @@ def main() -> None:
     parser.add_argument("--scheme", choices=["http", "https"], default="https")
     parser.add_argument("--path", default="/")
     parser.add_argument("--release-header", default="X-App-Release", help="response header naming the release")
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=8, help="connections that send GETs")
+    parser.add_argument("--post-connections", type=int, default=0, help="connections that send POSTs")
+    parser.add_argument("--post-status", type=int, default=405, help="the status a POST is answered with")
+    parser.add_argument("--retry-stale", action="store_true", help="resend a GET once on a stale keep-alive connection")
     parser.add_argument("--rate", type=float, default=0.0, help="requests per second per connection (0: no limit)")
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--max-seconds", type=float, default=300.0)
@@ -130,7 +157,8 @@ def main() -> None:
 
     stop = threading.Event()
     started = time.monotonic()
-    workers = [Worker(args, started + args.max_seconds, stop) for _index in range(args.connections)]
+    workers = [Worker(args, started + args.max_seconds, stop, "GET") for _index in range(args.connections)]
+    workers += [Worker(args, started + args.max_seconds, stop, "POST") for _index in range(args.post_connections)]
     for worker in workers:
         worker.start()
     while any(worker.is_alive() for worker in workers):
@@ -153,9 +181,15 @@ def main() -> None:
         "requests": responses + sum(errors.values()),
         "responses": responses,
         "statuses": dict(statuses),
-        "non_2xx": sum(count for status, count in statuses.items() if not status.startswith("2")),
         "errors": dict(errors),
-        "failed": sum(errors.values()) + sum(count for status, count in statuses.items() if not status.startswith("2")),
+        "failed": sum(worker.failed for worker in workers),
+        "methods": {
+            method: {
+                "requests": sum(worker.sent for worker in workers if worker.method == method),
+                "failed": sum(worker.failed for worker in workers if worker.method == method),
+            }
+            for method in ("GET", "POST")
+        },
         "stale_retries": sum(worker.stale_retries for worker in workers),
         "releases": dict(releases),
         "latency_ms": {name: percentile_ms(latencies, q) for name, q in (("p50", 0.50), ("p99", 0.99), ("max", 1.0))},

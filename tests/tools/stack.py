@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -169,6 +170,34 @@ def run_playbook(playbook, extra_vars, *args, timeout=900):
     return run_ansible_playbook(argv, timeout=timeout)
 
 
+def run_playbook_killed_when(host, playbook, extra_vars, condition, what, max_seconds=600):
+    """Start a playbook as run_playbook does and SIGKILL it, with its forks, as soon as `condition(host)`
+    holds (polled over the container's exec), as when a controller dies mid-deploy. Returns the seconds
+    until the kill. Fails when the playbook ends first: the step `what` names was never reached."""
+    argv = ["-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook, "-e", json.dumps(extra_vars)]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
+    executable = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) or "ansible-playbook"
+    started = time.monotonic()
+    proc = subprocess.Popen(  # noqa: S603 - our own playbook
+        [executable, *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        while time.monotonic() - started < max_seconds:
+            if proc.poll() is not None:
+                output = proc.stdout.read().decode("utf-8", "replace")
+                raise AssertionError(f"the playbook ended (rc {proc.returncode}) before {what}: {output[-3000:]}")
+            if condition(host):
+                os.killpg(proc.pid, signal.SIGKILL)
+                return time.monotonic() - started
+            time.sleep(0.05)
+        raise AssertionError(f"{what} not reached within {max_seconds} s")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+
+
 def put_file(host, path, data, mode="0600"):
     """Write `data` (bytes) to `path` in the container, created by root with `mode` (through base64:
     any bytes, no quoting)."""
@@ -178,9 +207,10 @@ def put_file(host, path, data, mode="0600"):
 
 
 @contextmanager
-def load(host, name=NAME, path="/", connections=4, rate=25, release_header="X-App-Release"):
-    """Bounded load through nginx for the duration of the with-block; yields a dict that holds
-    the load generator's summary afterwards (see tests/tools/loadgen.py)."""
+def load(host, name=NAME, path="/", connections=4, rate=25, release_header="X-App-Release", retry_stale=False):
+    """Bounded load through nginx for the duration of the with-block: `connections` sending GETs and
+    2 sending POSTs to `path`, nothing retried unless `retry_stale` (see tests/tools/loadgen.py);
+    yields a dict that holds the load generator's summary afterwards."""
     put_file(host, "/root/loadgen.py", LOADGEN.read_bytes())
     host.run_expect([0], "rm -f /root/load.json /root/load.stop")
     argv = [
@@ -192,6 +222,8 @@ def load(host, name=NAME, path="/", connections=4, rate=25, release_header="X-Ap
         path,
         "--connections",
         str(connections),
+        "--post-connections",
+        "2",
         "--rate",
         str(rate),
         "--max-seconds",
@@ -202,7 +234,7 @@ def load(host, name=NAME, path="/", connections=4, rate=25, release_header="X-Ap
         "/root/load.json",
         "--release-header",
         release_header,
-    ]
+    ] + (["--retry-stale"] if retry_stale else [])
     host.run_expect([0], "setsid " + " ".join(shlex.quote(a) for a in argv) + " </dev/null >/root/load.log 2>&1 &")
     # No wait before the change: a playbook reads and checks for seconds before it changes anything.
     summary = {}
@@ -243,8 +275,10 @@ def host_fingerprint(host):
 
 
 def assert_no_request_failed(summary):
-    """The load generator's summary of a window: enough requests, and none failed."""
+    """The load generator's summary of a window: enough requests, POSTs among them, and none failed
+    (nor any connection broken: the client retries nothing unless told to)."""
     assert summary["requests"] >= 200, summary
+    assert summary["methods"]["POST"]["requests"] >= 20, summary
     assert summary["failed"] == 0, summary
     assert summary["errors"] == {}, summary
 
@@ -310,12 +344,13 @@ def deploy_under_load(
     header="X-App-Release",
     each_attempt=False,
     during=None,
+    retry_stale=False,
 ):
     """Run a playbook while load runs through `host`'s nginx; returns (run, load summary, upstreams
     nginx used: see upstreams_since and its each_attempt). `during`: a context manager entered before
     the load starts and left after it stops (a watcher)."""
     offset = access_log_size(host, app)
-    with during or nullcontext(), load(host, name=name, path=path, release_header=header) as summary:
+    with during or nullcontext(), load(host, name=name, path=path, release_header=header, retry_stale=retry_stale) as summary:
         run = run_playbook(playbook, extra_vars)
     return run, summary, upstreams_since(host, offset, app, each_attempt=each_attempt)
 

@@ -89,8 +89,10 @@ def deploy_under_load(lb, extra_vars, playbook="pyops.fastapi.site", name=NAME, 
     """Run a playbook while load runs through the load balancer; returns (run, load summary,
     upstream field of each request the load balancer logged, drained sets seen)."""
     drained = []
+    # The load balancers reload to take a batch out of rotation and back (each reload closes idle client
+    # connections), so the client resends a GET that met a closed keep-alive connection, as browsers do.
     run, summary, upstreams = stack.deploy_under_load(
-        lb, extra_vars, playbook, name=name, path=path, during=watch_members(lb, drained)
+        lb, extra_vars, playbook, name=name, path=path, during=watch_members(lb, drained), retry_stale=True
     )
     return run, summary, upstreams, drained
 

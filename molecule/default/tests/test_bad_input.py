@@ -28,7 +28,7 @@ BAD_INPUTS = [
     ({"nginx_server_name": "not a host!"}, "nginx_server_name"),
     ({"nginx_https_port": 99999}, "nginx_https_port"),
     # gunicorn would close idle upstream connections before nginx does.
-    ({"gunicorn_keepalive": 30}, "nginx_upstream_keepalive_timeout"),
+    ({"gunicorn_keepalive": 3}, "nginx_upstream_keepalive_timeout"),
     ({"certbot_mode": "acme", "certbot_email": "not-an-email"}, "certbot_email"),
     ({"release_health_endpoints": [{"path": "health"}]}, "release_health_endpoints"),
     ({"release_hooks": [{"name": "migrate"}]}, "release_hooks"),

@@ -48,8 +48,10 @@ class Stack:
     def is_active(self, slot):
         return self.host.run("systemctl is-active %s", self.unit(slot)).stdout.strip() == "active"
 
-    def socket(self, slot):
-        return f"unix:/run/{self.app}/{slot}/gunicorn.sock"
+    @property
+    def live_socket(self):
+        """nginx's upstream address: the link to the live slot's socket (nginx logs this path for every slot)."""
+        return f"unix:/opt/{self.app}/live.sock"
 
     def fetch(self, path, **kwargs):
         return stack.fetch(self.host, path, name=self.name, **kwargs)

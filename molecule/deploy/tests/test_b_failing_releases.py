@@ -83,7 +83,7 @@ def test_failing_release_never_takes_traffic(bundled, example_copy, case):
 
     assert_no_request_failed(summary)
     assert set(summary["releases"]) == {release}, summary
-    assert set(upstreams) == {bundled.socket(slot)}, upstreams
+    assert set(upstreams) == {bundled.live_socket}, upstreams
     assert (bundled.live_slot(), bundled.live_release()) == (slot, release)
     assert not bundled.is_active(idle)
     # The release built for nothing is gone; the kept ones are untouched.

@@ -93,14 +93,17 @@ def sha1(path):
 # release: tasks/state.yml
 
 
-def slots(base, live=True):
-    """slots/live -> green (or a directory), green started with a fingerprint; the unit file a link."""
+def slots(base, live=True, socket_link=None):
+    """slots/live -> green (or a directory), green started with a fingerprint; the unit file a link.
+    socket_link: the slot live.sock names (none: no live.sock, as on a host deployed by 0.8)."""
     for slot in ("blue", "green"):
         (base / "slots" / slot).mkdir(parents=True)
     if live:
         (base / "slots" / "live").symlink_to("green")
     else:
         (base / "slots" / "live").mkdir()
+    if socket_link:
+        (base / "live.sock").symlink_to(f"/run/pyops-test/{socket_link}/gunicorn.sock")
     fingerprint = {"release": "20250101T000000Z", "gunicorn_conf": "a" * 40, "env": "b" * 40, "unit": ""}
     (base / "slots" / "green" / "fingerprint").write_text(json.dumps(fingerprint, indent=2) + "\n")
     (base / "shared").mkdir()
@@ -110,11 +113,17 @@ def slots(base, live=True):
     (base / "unit-link.service").symlink_to("unit.service")
     return {
         "live_link": str(base / "slots" / "live"),
+        "live_socket": str(base / "live.sock"),
+        "current_link": str(base / "current"),
         "gunicorn_conf": str(base / "shared" / "gunicorn_conf.py"),
         "env_file": str(base / "shared" / ".env"),
         "unit_file": str(base / "unit-link.service"),
         "slots": {
-            slot: {"dir": str(base / "slots" / slot), "unit": f"pyops-test-{os.getpid()}@{slot}.service"}
+            slot: {
+                "dir": str(base / "slots" / slot),
+                "unit": f"pyops-test-{os.getpid()}@{slot}.service",
+                "socket": f"/run/pyops-test/{slot}/gunicorn.sock",
+            }
             for slot in ("blue", "green")
         },
     }, fingerprint
@@ -133,7 +142,13 @@ RELEASE_REPORT = {
 def test_release_state_reads_the_live_slot_and_what_it_was_started_with(tmp_path):
     live_layout, fingerprint = slots(tmp_path / "live")
     none_layout, _fingerprint = slots(tmp_path / "none", live=False)
-    hosts = {"live": {"app_layout": live_layout}, "none": {"app_layout": none_layout}}
+    # An interrupted switch: live.sock already names blue, slots/live still green. nginx's link decides.
+    switched_layout, _fingerprint = slots(tmp_path / "switched", socket_link="blue")
+    hosts = {
+        "live": {"app_layout": live_layout},
+        "none": {"app_layout": none_layout},
+        "switched": {"app_layout": switched_layout},
+    }
     _run, reports = play(tmp_path, "release", "state", RELEASE_REPORT, hosts)
     live = reports["live"]
     assert (live["live"], live["idle"]) == ("green", "blue")
@@ -144,6 +159,7 @@ def test_release_state_reads_the_live_slot_and_what_it_was_started_with(tmp_path
     assert live["checksums"] == [sha1(shared / "gunicorn_conf.py"), sha1(shared / ".env"), ""]
     # slots/live is not a link: no live slot.
     assert [reports["none"][key] for key in ("live", "idle", "running", "started_with")] == ["", "blue", False, {}]
+    assert (reports["switched"]["live"], reports["switched"]["idle"]) == ("blue", "green")
 
 
 # release: tasks/deploy.yml decides whether the idle slot takes over (check mode: nothing starts)
@@ -354,7 +370,11 @@ def test_nginx_reads_its_version_and_files(tmp_path):
         "__pyops_fastapi_installed_packages": ["nginx", "python3-cryptography", "procps"],
         "nginx_acme_webroot": str(tmp_path / "acme"),
         "nginx_ssl_certificate": str(tmp_path / "ssl" / "fullchain.pem"),
-        "app_layout": {"name": "pyops-test", "upstream_file": str(tmp_path / "pyops" / "app.upstream.conf")},
+        "app_layout": {
+            "name": "pyops-test",
+            "upstream_file": str(tmp_path / "pyops" / "app.upstream.conf"),
+            "live_socket": str(tmp_path / "live.sock"),
+        },
         "nginx_http2": True,
     }
     version = "import sys; print('nginx version: nginx/{}', file=sys.stderr)"
@@ -382,7 +402,7 @@ def test_nginx_reads_its_version_and_files(tmp_path):
 NGINX_TASKS = {
     "webroot": "Create the ACME webroot",
     "upstream_dir": "Create the directory of the upstream files",
-    "upstream_file": "Point the upstream at the first slot until a release is live",
+    "upstream_file": "Point the upstream at the live slot's socket link",
     "links": "Enable the site and the catch-all servers",
 }
 
@@ -411,6 +431,7 @@ def nginx_tree(base, as_asked):
         "app_layout": {
             "name": "app",
             "upstream_file": str(base / "pyops" / "app.upstream.conf"),
+            "live_socket": "/opt/app/live.sock",
             "current_link": str(base / "current"),
             "slots": {"blue": {"socket": "/run/app/blue/gunicorn.sock"}},
         },

@@ -883,3 +883,52 @@ def test_a_unit_still_starting_is_waited_for(app, serve, unit_state):
 def test_which_unit_states_mean_the_server_is_gone(properties, stopped):
     output = "".join(f"{key}={value}\n" for key, value in properties.items())
     assert (unit_stopped("app@green.service", output) is not None) == stopped
+
+
+# --- watch: keep checking after the endpoints passed ----------------------------------------------------------
+
+
+def test_watch_keeps_checking_and_passes_when_nothing_fails(app, serve, unit_state):
+    app.route("/health", body={"status": "ok"})
+    app.route("/ready", body={"status": "ready"})
+    unit_state(ActiveState="active", SubState="running", Result="success", NRestarts=0, ExecMainStatus=0)
+    started = time.monotonic()
+    result = run(url=serve(app), unit="app@green.service", watch=1.0)
+
+    assert time.monotonic() - started >= 1.0
+    # Polled every max_interval (0.2 s) while watched, the unit read after each poll.
+    assert result["attempts"] >= 5
+    assert len(unit_state.calls()) == result["attempts"] - 1
+    assert result["msg"].endswith(", and kept passing for the 1 s watched."), result["msg"]
+
+
+def test_watch_fails_at_the_first_failing_poll(app, serve):
+    app.route("/health", body={"status": "ok"})
+    app.route("/ready", flips_at(0.6, Reply(200, READY), Reply(503, STARTING)))
+    started = time.monotonic()
+    result = fail(url=serve(app), watch=30)
+
+    assert time.monotonic() - started < 5
+    assert result["msg"].startswith("The endpoints passed, then endpoint /ready (GET http://127.0.0.1:"), result["msg"]
+    assert ") failed: status 503, expected 200, " in result["msg"]
+    assert " s into the watch of 30 s (" in result["msg"]
+
+
+def test_watch_fails_when_the_unit_restarts_even_if_the_endpoints_answer(app, serve, unit_state):
+    app.route("/health", body={"status": "ok"})
+    app.route("/ready", body={"status": "ready"})
+    unit_state(ActiveState="active", SubState="running", Result="success", NRestarts=0, ExecMainStatus=0)
+    threading.Timer(
+        0.5, unit_state, kwargs={"ActiveState": "active", "SubState": "running", "Result": "success", "NRestarts": 1}
+    ).start()
+    result = fail(url=serve(app), unit="app@green.service", watch=30)
+
+    assert result["msg"].startswith(
+        "The endpoints passed, then its unit app@green.service is active/running (result success, main process "
+        "exit status , restarted 1 times), "
+    ), result["msg"]
+
+
+def test_a_negative_watch_is_refused(app, serve):
+    result = fail(url=serve(app), watch=-1)
+    assert result["msg"] == "watch must be zero or more, got -1.0."
