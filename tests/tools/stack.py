@@ -350,7 +350,8 @@ def deploy_under_load(
     nginx used: see upstreams_since and its each_attempt). `during`: a context manager entered before
     the load starts and left after it stops (a watcher)."""
     offset = access_log_size(host, app)
-    with during or nullcontext(), load(host, name=name, path=path, release_header=header, retry_stale=retry_stale) as summary:
+    window = load(host, name=name, path=path, release_header=header, retry_stale=retry_stale)
+    with during or nullcontext(), window as summary:
         run = run_playbook(playbook, extra_vars)
     return run, summary, upstreams_since(host, offset, app, each_attempt=each_attempt)
 

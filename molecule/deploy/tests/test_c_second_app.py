@@ -74,6 +74,7 @@ def test_code_change_under_load(orders, orders_source):
     assert_no_request_failed(summary)
     assert set(summary["releases"]) == {build, orders.live_release()}, summary
     assert set(upstreams) == {orders.live_socket}, upstreams
+    assert orders.live_slot() != slot
     assert orders.fetch("/orders/ping").json()["version"] == "2"
 
 
@@ -81,8 +82,10 @@ def test_the_bundled_apps_endpoints_do_not_fit(orders, orders_source):
     slot, build = orders.live_slot(), orders.live_release()
     asgi = orders_source / "orders" / "api" / "asgi.py"
     asgi.write_text(asgi.read_text().replace('VERSION = "2"', 'VERSION = "3"'))
-    # The role's default endpoints (/health, /ready) do not exist in this app.
+    # The role's default endpoints (/health, /ready) do not exist in this app. nginx's rate-limit exemptions
+    # (which default to the same paths) are kept as they are, so that only the gate's input changes.
     wrong = {key: value for key, value in _vars(orders_source).items() if key != "release_health_endpoints"}
+    wrong["nginx_rate_limit_exempt_paths"] = [endpoint["path"] for endpoint in stack.ORDERS_ENDPOINTS]
 
     run, summary, upstreams = orders.deploy_under_load(wrong, path="/orders/ping", header=ORDERS_HEADER)
 
@@ -93,6 +96,7 @@ def test_the_bundled_apps_endpoints_do_not_fit(orders, orders_source):
     assert_no_request_failed(summary)
     assert set(summary["releases"]) == {build}, summary
     assert set(upstreams) == {orders.live_socket}, upstreams
+    assert orders.live_slot() == slot
     assert orders.fetch("/orders/ping").json()["version"] == "2"
 
 

@@ -4,6 +4,8 @@ after the switch and a re-run, and a release that passes its gate and dies secon
 watch window sends traffic back)."""
 
 import shutil
+import threading
+import time
 
 import pytest
 import stack
@@ -83,6 +85,40 @@ def test_controller_killed_before_and_after_the_switch_then_a_rerun(orders, orde
     assert [stats["changed"] for stats in again.changed().values()] == [0], again.changed()
 
 
+def test_a_second_run_finds_the_deploy_lock_held_and_changes_nothing(orders, orders_copy):
+    """Two runs at once (a pipeline and a person): the second, told not to wait, fails naming the first
+    and changes nothing; the first deploys its release. Under load: no request fails."""
+    slot = orders.live_slot()
+    _set_version(orders_copy, "9")
+    other = orders_copy.parent / "orders-other"
+    shutil.copytree(ORDERS_SOURCE, other)
+    _set_version(other, "10")
+    lock = f"/run/lock/pyops-fastapi-{ORDERS}.lock"
+    first = {}
+
+    with stack.load(orders.host, name=ORDERS_NAME, path="/orders/ping", release_header=ORDERS_HEADER) as summary:
+        desired = _vars(orders_copy)
+        runner = threading.Thread(target=lambda: first.update(run=stack.run_playbook("pyops.fastapi.site", desired)))
+        runner.start()
+        deadline = time.monotonic() + 120
+        while not orders.host.file(lock).exists and runner.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        second = stack.run_playbook("pyops.fastapi.site", _vars(other, release_lock_timeout=0))
+        runner.join(timeout=600)
+
+    task, message = second.failure()
+    assert task == f"pyops.fastapi.release : Take the deploy lock of {ORDERS}", (task, message)
+    assert message.startswith(f"The deploy lock {lock} is held by another run (controller "), message
+    assert "'Deploy a FastAPI application behind nginx'" in message, message
+    assert "Its process still runs on this controller" in message, message
+    assert first["run"].returncode == 0, first["run"].failure()
+    assert_no_request_failed(summary)
+    assert orders.live_slot() != slot
+    assert orders.fetch("/orders/ping").json()["version"] == "9"
+    # Given back at the end of the first run, and never written by the second.
+    assert not orders.host.file(lock).exists
+
+
 # Kills its gunicorn master (SIGKILL) 15 s after a worker imports it: it passes the gate, and dies
 # during the watch. Only in gunicorn's workers, never in the hook or the audit that import the module.
 DIES_LATER = """
@@ -112,13 +148,16 @@ def test_a_release_that_dies_after_the_switch_goes_back_to_the_old_slot(orders, 
     ), message
     assert f"The live release keeps serving from slot {slot}." in message, message
     # It was live (served requests), then nginx went back to the old slot, which serves on.
-    assert build in summary["releases"] and len(summary["releases"]) == 2, summary
+    assert build in summary["releases"] and len(set(summary["releases"]) - {"-"}) == 2, summary
     assert (orders.live_slot(), orders.live_release()) == (slot, build)
     assert _socket_target(orders.host) == f"/run/{ORDERS}/{slot}/gunicorn.sock"
     assert not orders.is_active(idle)
-    assert orders.fetch("/orders/ping").json()["version"] == "7"
-    # What clients saw between the crash and the switch back: nginx's 502 for requests that found no
-    # server behind the link, and no connection of theirs broken (nginx answered every request).
+    assert orders.fetch("/orders/ping").json()["version"] == "9"
+    # Between the crash and the switch back nginx found no server behind live.sock and sent each
+    # request to its backup, previous.sock (the old slot): no GET failed and no client connection
+    # broke. A POST nginx had already written to a worker that systemd then stopped is not resent
+    # (nginx never resends a POST): those few are what a client sees, counted here.
+    print("requests during the crash:", summary["methods"], summary["statuses"])
     assert summary["errors"] == {}, summary
-    bad_gateway = sum(count for status, count in summary["statuses"].items() if status.endswith(" 502"))
-    assert summary["failed"] == bad_gateway, summary
+    assert summary["methods"]["GET"]["failed"] == 0, summary
+    assert summary["methods"]["POST"]["failed"] <= 3, summary

@@ -374,6 +374,7 @@ def test_nginx_reads_its_version_and_files(tmp_path):
             "name": "pyops-test",
             "upstream_file": str(tmp_path / "pyops" / "app.upstream.conf"),
             "live_socket": str(tmp_path / "live.sock"),
+            "upstream_servers": "server unix:/opt/app/live.sock;\n",
         },
         "nginx_http2": True,
     }
@@ -432,6 +433,7 @@ def nginx_tree(base, as_asked):
             "name": "app",
             "upstream_file": str(base / "pyops" / "app.upstream.conf"),
             "live_socket": "/opt/app/live.sock",
+            "upstream_servers": "server unix:/opt/app/live.sock;\n",
             "current_link": str(base / "current"),
             "slots": {"blue": {"socket": "/run/app/blue/gunicorn.sock"}},
         },
