@@ -38,7 +38,10 @@ class ActionModule(ActionBase):
         names = args["names"]
         missing = [name for name in names if name not in installed]
         result.update(changed=False, missing=missing)
-        if missing:
+        if missing and self._task.check_mode:
+            # apt's own check mode needs python3-apt, which a fresh host lacks: report what would be installed.
+            result.update(changed=True, msg=f"would install {', '.join(missing)}")
+        elif missing:
             apt = self._execute_module(
                 module_name="ansible.builtin.apt",
                 module_args={
