@@ -7,7 +7,11 @@ stack_bench.py does), and runs that version's site.yml three times with the bund
   noop      the same run again, nothing changed (its task count, ok + changed in the recap, is the
             number of tasks that did something: module calls and controller steps);
   code      a code-only change (main.py): a new release on the existing virtualenv;
-  reqs      a requirements change (one more pinned package): a new virtualenv is built.
+  reqs      a requirements change (one more pinned package): a new virtualenv is built;
+  restart   then the host restarts (the container halted by systemd and started again): the time
+            from its PID 1's start to the first 200 through nginx (host_to_200) and from the live
+            slot's start (app_to_200, the app's own start-up), read by tests/tools/first_200.py
+            in the container. Target: host_to_200 <= 2 x app_to_200.
 
 The versions are a git revision (--before, default the 0.5.0 commit) checked out into a scratch
 worktree, and this working tree (--after). Rounds alternate which version goes first (machines
@@ -29,10 +33,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stack_bench import CACHE, RESULTS, ROOT, converge, log, run, start_container, write_inventory  # noqa: E402
+from stack_bench import (  # noqa: E402
+    CACHE,
+    RESULTS,
+    ROOT,
+    SERVER_NAME,
+    converge,
+    log,
+    run,
+    start_container,
+    write_inventory,
+)
 
 BEFORE = "3d81ab8"  # main at 0.5.0
+FIRST_200 = ROOT / "tests" / "tools" / "first_200.py"
 STEPS = ("first", "noop", "code", "reqs")
+RESTART = ("host_to_200", "app_to_200")
 
 
 def checkout(revision: str) -> Path:
@@ -53,6 +69,19 @@ def site(tree: Path, inventory: Path, secrets: Path, label: str, tasks: dict | N
     return result["seconds"]
 
 
+def restart_to_first_200(container: str) -> dict:
+    """Halt the container's systemd (SIGRTMIN+3, as a shutdown), start it again, and read how long the
+    first 200 through nginx took (tests/tools/first_200.py)."""
+    run(["docker", "cp", str(FIRST_200), f"{container}:/root/first_200.py"], capture_output=True)
+    slot = run(["docker", "exec", container, "readlink", "/opt/fastapi-app/slots/live"], capture_output=True).stdout
+    run(["docker", "kill", "--signal", "SIGRTMIN+3", container], capture_output=True)
+    run(["docker", "wait", container], capture_output=True, timeout=90)
+    run(["docker", "start", container], capture_output=True)
+    unit = f"fastapi-app@{slot.strip()}.service"
+    probe = run(["docker", "exec", container, "python3", "/root/first_200.py", unit, SERVER_NAME], capture_output=True)
+    return json.loads(probe.stdout)
+
+
 def one_version(name: str, tree: Path, container: str, round_no: int) -> dict:
     app_dir = CACHE / f"app-{name}"
     shutil.rmtree(app_dir, ignore_errors=True)
@@ -68,8 +97,10 @@ def one_version(name: str, tree: Path, container: str, round_no: int) -> dict:
     requirements = app_dir / "requirements.txt"
     requirements.write_text(requirements.read_text() + "six==1.17.0\n")
     times["reqs"] = site(tree, inventory, secrets, f"{name}-{round_no}-reqs")
+    restart = restart_to_first_200(container)
+    times["host_to_200"], times["app_to_200"] = restart["host_to_200"], restart["app_to_200"]
     run(["docker", "rm", "-f", container], capture_output=True)
-    log(f"round {round_no} {name}: " + ", ".join(f"{step} {times[step]} s" for step in STEPS))
+    log(f"round {round_no} {name}: " + ", ".join(f"{step} {times[step]} s" for step in (*STEPS, *RESTART)))
     times["noop_tasks"] = tasks["noop"]
     return times
 
@@ -89,7 +120,7 @@ def main() -> int:
             samples[name].append(one_version(name, trees[name], args.container, round_no))
 
     medians = {
-        name: {step: statistics.median([sample[step] for sample in runs]) for step in (*STEPS, "noop_tasks")}
+        name: {step: statistics.median([sample[step] for sample in runs]) for step in (*STEPS, *RESTART, "noop_tasks")}
         for name, runs in samples.items()
     }
     ratios = {step: round(medians["after"][step] / medians["before"][step], 2) for step in (*STEPS, "noop_tasks")}
@@ -102,6 +133,17 @@ def main() -> int:
         *(f"| {step} | {medians['before'][step]} | {medians['after'][step]} | **{ratios[step]}** |" for step in STEPS),
         f"| noop: tasks that ran (ok + changed) | {medians['before']['noop_tasks']} | "
         f"{medians['after']['noop_tasks']} | **{ratios['noop_tasks']}** |",
+        "",
+        "After a restart of the host: seconds to the first 200 through nginx, from the container's start and",
+        "from the live slot's start (the app's own start-up); target host / app <= 2.",
+        "",
+        "| version | host_to_200 s | app_to_200 s | host / app |",
+        "|---|---|---|---|",
+        *(
+            f"| {name} | {medians[name]['host_to_200']} | {medians[name]['app_to_200']} | "
+            f"**{round(medians[name]['host_to_200'] / medians[name]['app_to_200'], 2)}** |"
+            for name in trees
+        ),
         "",
     ]
     report = "\n".join(lines)

@@ -15,44 +15,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "tools"))
 import stack  # noqa: E402
 from stack import APP, NAME  # noqa: E402
 
-# Polls nginx over loopback every 20 ms until /health answers 200, then prints when that happened and
-# when the container's PID 1, the live slot's unit and nginx started, on the clocks they are kept in.
-FIRST_200 = r"""
-import json, os, socket, ssl, subprocess, sys, time
-unit = sys.argv[1]
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-deadline = time.monotonic() + 120
-while True:
-    try:
-        raw = socket.create_connection(("127.0.0.1", 443), timeout=2)
-        with ctx.wrap_socket(raw, server_hostname=sys.argv[2]) as tls:
-            tls.sendall(f"GET /health HTTP/1.1\r\nHost: {sys.argv[2]}\r\nConnection: close\r\n\r\n".encode())
-            if tls.recv(64).startswith(b"HTTP/1.1 200"):
-                break
-    except OSError:
-        pass
-    if time.monotonic() > deadline:
-        sys.exit("no 200 within 120 s")
-    time.sleep(0.02)
-ok_mono, ok_boot = time.clock_gettime(time.CLOCK_MONOTONIC), time.clock_gettime(time.CLOCK_BOOTTIME)
-with open("/proc/1/stat") as handle:
-    pid1_boot = int(handle.read().rpartition(")")[2].split()[19]) / os.sysconf("SC_CLK_TCK")
-def started(name):
-    out = subprocess.run(["systemctl", "show", "-p", "ExecMainStartTimestampMonotonic", "--value", name],
-                         capture_output=True, text=True).stdout.strip()
-    return int(out) / 1e6
-print(json.dumps({"host_to_200": ok_boot - pid1_boot, "app_to_200": ok_mono - started(unit),
-                  "nginx_to_200": ok_mono - started("nginx.service")}))
-"""
-
 
 def test_a_restart_of_the_host_brings_the_stack_back(host):
     container = host.backend.name
     slot, release = stack.live_slot(host), stack.live_release(host)
     unit = stack.slot_unit(slot)
-    stack.put_file(host, "/root/first_200.py", FIRST_200.encode())
+    stack.put_file(host, "/root/first_200.py", (stack.TOOLS / "first_200.py").read_bytes())
 
     # SIGRTMIN+3 halts systemd cleanly (docker's SIGTERM would only make it re-execute itself).
     subprocess.run(["docker", "kill", "--signal", "SIGRTMIN+3", container], check=True, capture_output=True)
