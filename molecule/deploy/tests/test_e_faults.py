@@ -76,13 +76,11 @@ def test_controller_killed_before_and_after_the_switch_then_a_rerun(orders, orde
     assert orders.fetch("/orders/ping").json()["version"] == "7"
     fingerprint = orders.host.check_output("cat /opt/%s/slots/%s/fingerprint", ORDERS, idle)
     assert orders.live_release() in fingerprint
-    # The third run reused the release the second one switched to (current named it): no third build.
-    # The first run's build is left (complete, never live) until pruning removes it.
+    # The third run reused the release the second one switched to (current named it): no third build,
+    # and finished that switch. The first run's build is left (complete, never live) until pruning.
     assert len(set(orders.releases()) - releases_before) == 2, orders.releases()
-    # And nothing is left to do.
-    again = stack.run_playbook("pyops.fastapi.site", desired)
-    assert again.returncode == 0, again.failure()
-    assert [stats["changed"] for stats in again.changed().values()] == [0], again.changed()
+    finished = [result for name, result in run.results() if name.endswith("Finish a switch an interrupted run left")]
+    assert finished and not finished[0].get("skipped"), finished
 
 
 def test_a_second_run_finds_the_deploy_lock_held_and_changes_nothing(orders, orders_copy):
