@@ -103,7 +103,7 @@ class Worker(threading.Thread):
             try:
                 try:
                     resp = self._once()
-                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ssl.SSLEOFError):
                     # A reused connection closed before any response byte: only a GET may be resent.
                     stale = self.conn is not None and self.used > 1
                     if not (stale and self.args.retry_stale and self.method == "GET"):
