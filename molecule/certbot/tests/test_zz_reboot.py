@@ -17,7 +17,7 @@ from stack import APP, NAME  # noqa: E402
 
 
 def test_a_restart_of_the_host_brings_the_stack_back(host):
-    container = host.backend.name
+    container = host.backend.host
     slot, release = stack.live_slot(host), stack.live_release(host)
     unit = stack.slot_unit(slot)
     stack.put_file(host, "/root/first_200.py", (stack.TOOLS / "first_200.py").read_bytes())
