@@ -31,6 +31,8 @@ import stat
 import tempfile
 import time
 
+from ansible_collections.pyops.fastapi.plugins.module_utils._procfs import alive, stat_fields
+
 # A record is a few hundred bytes; anything larger is not one of ours.
 READ_LIMIT = 64 * 1024
 # Times the file may change under acquire() or release() before they give up (each change is another
@@ -250,31 +252,10 @@ def release(path, holder, *, check_mode=False):
 # The controller's side: who we are, whether a holder of this controller is gone, and the waiting.
 
 
-def _stat_fields(pid, proc):
-    """The fields of /proc/<pid>/stat from the third (state) on, or None when there is no such entry."""
-    try:
-        with open(os.path.join(proc, str(pid), "stat"), encoding="utf-8", errors="replace") as handle:
-            stat_line = handle.read()
-    except OSError:
-        return None
-    # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
-    return stat_line.rpartition(")")[2].split()
-
-
 def process_start(pid, proc="/proc"):
     """When process `pid` started (field 22 of /proc/<pid>/stat, clock ticks after boot), or None."""
-    fields = _stat_fields(pid, proc)
+    fields = stat_fields(pid, proc)
     return int(fields[19]) if fields and len(fields) > 19 else None
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, owned by another user
-        return True
-    return True
 
 
 def controller_holder(pid=None, proc="/proc"):
@@ -293,12 +274,12 @@ def holder_gone(record, proc="/proc"):
     pid = record["pid"]
     if not isinstance(pid, int) or pid <= 0:  # kill(0 or less) would signal process groups
         return False
-    fields = _stat_fields(pid, proc)
+    fields = stat_fields(pid, proc)
     if fields is None:
         # No entry: it exited, unless /proc hides other users' processes (hidepid) or there is none
         # (a macOS controller). kill(0) sees both; the PID may then be reused, which keeps a lock until
         # its lease expires rather than taking over a live run's.
-        return not _alive(pid)
+        return not alive(pid)
     if fields[0] in ("Z", "X"):  # exited, not reaped yet
         return True
     start = int(fields[19]) if len(fields) > 19 else None

@@ -11,33 +11,18 @@ from __future__ import annotations
 import os
 import time
 
+from ansible_collections.pyops.fastapi.plugins.module_utils._procfs import alive, stat_fields
+
 
 def children(pid, proc="/proc"):
     """The PIDs whose parent is `pid`, from /proc/<pid>/stat (no pgrep needed)."""
     found = set()
     for entry in os.listdir(proc):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(os.path.join(proc, entry, "stat"), encoding="utf-8", errors="replace") as handle:
-                stat = handle.read()
-        except OSError:  # the process exited while we listed /proc
-            continue
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
-        fields = stat.rpartition(")")[2].split()
-        if len(fields) > 1 and fields[1] == str(pid):
-            found.add(int(entry))
+        if entry.isdigit():
+            fields = stat_fields(entry, proc)
+            if fields and len(fields) > 1 and fields[1] == str(pid):
+                found.add(int(entry))
     return found
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, owned by another user
-        return True
-    return True
 
 
 def wait_for_new_workers(master, old, timeout, *, list_children=children, clock=time.monotonic, sleep=time.sleep):
