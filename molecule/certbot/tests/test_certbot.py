@@ -263,15 +263,29 @@ def test_failing_challenge_fails_clearly_and_leaves_nothing_behind(host):
 
 
 def test_acme_server_down_fails_clearly_and_nginx_keeps_its_certificate(host):
-    """A converge asking for a new name while Pebble is stopped. Runs last: a restarted Pebble has
-    forgotten every account and certificate (it keeps no state)."""
+    """A converge asking for a new name, then a forced renewal by the timer's unit, while Pebble is
+    stopped. Runs last: a restarted Pebble has forgotten every account and certificate (it keeps no
+    state)."""
     serial_before = served_serial(host)
     state_before = state_fingerprint(host)
+    nginx_before = nginx_main_pid(host)
+    log_lines = int(host.check_output("wc -l < /var/log/letsencrypt/letsencrypt.log"))
     host.run_test("systemctl stop pebble.service")
     try:
         rc, failures = converge({"nginx_server_aliases": [f"www.{NAME}"]})
+        renewal = start_certbot_service_with(
+            host, f"/usr/bin/certbot -q renew --no-random-sleep-on-renew --force-renewal --cert-name {NAME}"
+        )
+        renewal_log = host.check_output("tail -n +%s /var/log/letsencrypt/letsencrypt.log", str(log_lines + 1))
+        journal = host.check_output("journalctl -u certbot.service -n 20 --no-pager -o cat")
     finally:
         host.run_test("systemctl start pebble.service")
+    # The renewal fails (the unit says so: a monitored timer shows it), names the ACME server it could
+    # not reach, and leaves the certificate, its keys and nginx as they were.
+    assert renewal.rc != 0, journal
+    assert "Failed to renew certificate" in journal + renewal_log, journal
+    assert f"{ACME_SERVER}" in renewal_log and "Connection refused" in renewal_log, renewal_log[-3000:]
+    assert nginx_main_pid(host) == nginx_before
     assert rc != 0
     assert len(failures) == 1, failures
     task, msg = failures[0]
