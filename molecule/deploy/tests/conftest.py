@@ -56,11 +56,19 @@ class Stack:
     def fetch(self, path, **kwargs):
         return stack.fetch(self.host, path, name=self.name, **kwargs)
 
-    def deploy_under_load(self, extra_vars, playbook="pyops.fastapi.site", path="/", header="X-App-Release"):
+    def deploy_under_load(self, extra_vars, playbook="pyops.fastapi.site", path="/", header="X-App-Release", **kwargs):
         """Run a playbook while load runs through nginx; returns (run, load summary, how often nginx
-        tried each upstream address)."""
+        tried each upstream address). kwargs: stack.deploy_under_load's `during` and `retry_stale`."""
         return stack.deploy_under_load(
-            self.host, extra_vars, playbook, app=self.app, name=self.name, path=path, header=header, each_attempt=True
+            self.host,
+            extra_vars,
+            playbook,
+            app=self.app,
+            name=self.name,
+            path=path,
+            header=header,
+            each_attempt=True,
+            **kwargs,
         )
 
 

@@ -1,11 +1,13 @@
 """Faults a production host meets during a deploy, on the second app (another shape), under load
 through nginx with a client that retries nothing, GETs and POSTs: the controller killed before and
-after the switch and a re-run, and a release that passes its gate and dies seconds later (the
-watch window sends traffic back)."""
+after the switch and a re-run; a release that passes its gate and dies seconds later (the watch
+window sends traffic back) while a second run finds the deploy lock held; a build that runs out of
+disk space, and one whose package index does not answer."""
 
 import shutil
 import threading
 import time
+from contextlib import contextmanager, nullcontext
 
 import pytest
 import stack
@@ -83,40 +85,6 @@ def test_controller_killed_before_and_after_the_switch_then_a_rerun(orders, orde
     assert finished and not finished[0].get("skipped"), finished
 
 
-def test_a_second_run_finds_the_deploy_lock_held_and_changes_nothing(orders, orders_copy):
-    """Two runs at once (a pipeline and a person): the second, told not to wait, fails naming the first
-    and changes nothing; the first deploys its release. Under load: no request fails."""
-    slot = orders.live_slot()
-    _set_version(orders_copy, "9")
-    other = orders_copy.parent / "orders-other"
-    shutil.copytree(ORDERS_SOURCE, other)
-    _set_version(other, "10")
-    lock = f"/run/lock/pyops-fastapi-{ORDERS}.lock"
-    first = {}
-
-    with stack.load(orders.host, name=ORDERS_NAME, path="/orders/ping", release_header=ORDERS_HEADER) as summary:
-        desired = _vars(orders_copy)
-        runner = threading.Thread(target=lambda: first.update(run=stack.run_playbook("pyops.fastapi.site", desired)))
-        runner.start()
-        deadline = time.monotonic() + 120
-        while not orders.host.file(lock).exists and runner.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        second = stack.run_playbook("pyops.fastapi.site", _vars(other, release_lock_timeout=0))
-        runner.join(timeout=600)
-
-    task, message = second.failure()
-    assert task == f"pyops.fastapi.release : Take the deploy lock of {ORDERS}", (task, message)
-    assert message.startswith(f"The deploy lock {lock} is held by another run (controller "), message
-    assert "'Deploy a FastAPI application behind nginx'" in message, message
-    assert "Its process still runs on this controller" in message, message
-    assert first["run"].returncode == 0, first["run"].failure()
-    assert_no_request_failed(summary)
-    assert orders.live_slot() != slot
-    assert orders.fetch("/orders/ping").json()["version"] == "9"
-    # Given back at the end of the first run, and never written by the second.
-    assert not orders.host.file(lock).exists
-
-
 # Kills its gunicorn master (SIGKILL) 15 s after a worker imports it: it passes the gate, and dies
 # during the watch. Only in gunicorn's workers, never in the hook or the audit that import the module.
 DIES_LATER = """
@@ -129,13 +97,52 @@ if "gunicorn" in sys.argv[0]:
 """
 
 
+@contextmanager
+def _second_run_once_locked(orders, extra_vars, result):
+    """Starts a second run of the site playbook (a person while a pipeline deploys) as soon as the
+    deploy lock file exists; its PlaybookRun lands in result["run"] when the with-block ends."""
+    lock = f"/run/lock/pyops-fastapi-{ORDERS}.lock"
+
+    def second():
+        deadline = time.monotonic() + 120
+        while not orders.host.file(lock).exists and time.monotonic() < deadline:
+            time.sleep(0.2)
+        result["run"] = stack.run_playbook("pyops.fastapi.site", extra_vars)
+
+    runner = threading.Thread(target=second)
+    runner.start()
+    try:
+        yield
+    finally:
+        runner.join(timeout=600)
+
+
 def test_a_release_that_dies_after_the_switch_goes_back_to_the_old_slot(orders, orders_copy):
+    """The watch window, and the deploy lock: while this run deploys, a second one with another release,
+    told not to wait, fails naming the first and changes nothing; the lock is given back though the
+    first run fails."""
     slot, idle, build = orders.live_slot(), orders.idle_slot(), orders.live_release()
     _set_version(orders_copy, "8", DIES_LATER)
+    other = orders_copy.parent / "orders-other"
+    shutil.copytree(ORDERS_SOURCE, other)
+    _set_version(other, "10")
+    lock = f"/run/lock/pyops-fastapi-{ORDERS}.lock"
+    second = {}
 
     run, summary, _upstreams = orders.deploy_under_load(
-        _vars(orders_copy, release_watch_seconds=30), path="/orders/ping", header=ORDERS_HEADER
+        _vars(orders_copy, release_watch_seconds=30),
+        path="/orders/ping",
+        header=ORDERS_HEADER,
+        during=_second_run_once_locked(orders, _vars(other, release_lock_timeout=0), second),
     )
+
+    task, message = second["run"].failure()
+    assert task == f"pyops.fastapi.release : Take the deploy lock of {ORDERS}", (task, message)
+    assert message.startswith(f"The deploy lock {lock} is held by another run (controller "), message
+    assert "'Deploy a FastAPI application behind nginx'" in message, message
+    assert "Its process still runs on this controller" in message, message
+    # Given back at the end of the first run (which failed), and never written by the second.
+    assert not orders.host.file(lock).exists
 
     task, message = run.failure()
     assert run.returncode != 0
@@ -150,7 +157,7 @@ def test_a_release_that_dies_after_the_switch_goes_back_to_the_old_slot(orders, 
     assert (orders.live_slot(), orders.live_release()) == (slot, build)
     assert _socket_target(orders.host) == f"/run/{ORDERS}/{slot}/gunicorn.sock"
     assert not orders.is_active(idle)
-    assert orders.fetch("/orders/ping").json()["version"] == "9"
+    assert orders.fetch("/orders/ping").json()["version"] == "7"
     # Between the crash and the switch back nginx found no server behind live.sock and sent each
     # request to its backup, previous.sock (the old slot): no GET failed and no client connection
     # broke. A POST nginx had already written to a worker that systemd then stopped is not resent
@@ -159,3 +166,72 @@ def test_a_release_that_dies_after_the_switch_goes_back_to_the_old_slot(orders, 
     assert summary["errors"] == {}, summary
     assert summary["methods"]["GET"]["failed"] == 0, summary
     assert summary["methods"]["POST"]["failed"] <= 3, summary
+
+
+@contextmanager
+def _venvs_on_a_nearly_full_file_system(host, app, size="40m"):
+    """The file system that holds the app's virtualenvs nearly full, as a host's disk gets: a small
+    tmpfs over /opt/<app>/venvs, each existing virtualenv bound back into it from the real directory
+    (the live release's keeps working), so that only a new virtualenv runs out of space. 40 MB hold
+    an empty virtualenv with pip (15-26 MB), not the app's packages (about 70 MB)."""
+    venvs, real = f"/opt/{app}/venvs", "/run/pyops-test-venvs"
+    keys = host.check_output("ls %s", venvs).split()
+    host.run_expect([0], "mkdir -p %s && mount --bind %s %s", real, venvs, real)
+    host.run_expect([0], "mount -t tmpfs -o size=%s,mode=0755 pyops-test-small %s", size, venvs)
+    for key in keys:
+        host.run_expect([0], "mkdir %s/%s && mount --bind %s/%s %s/%s", venvs, key, real, key, venvs, key)
+    try:
+        yield
+    finally:
+        for key in keys:
+            host.run(f"umount -l {venvs}/{key}")
+        host.run(f"umount -l {venvs}; umount -l {real}; rmdir {real}")
+
+
+def _pip_index_down(_host, _app):
+    # Port 9 (discard) on the host's loopback: nothing listens, the connection is refused at once. No
+    # retries, so the run fails in seconds (pip's default, 5 retries with back-off, only takes longer).
+    return nullcontext(), {"app_pip_index_url": "http://127.0.0.1:9/simple/", "app_pip_extra_args": "--retries 0"}
+
+
+def _disk_full(host, app):
+    return _venvs_on_a_nearly_full_file_system(host, app), {}
+
+
+BUILD_FAULTS = {
+    # name: (the fault around the run, and the vars that bring it; what pip's error says)
+    "index-unreachable": (_pip_index_down, "No matching distribution found for fastapi==0.165.0"),
+    "disk-full": (_disk_full, "No space left on device"),
+}
+
+
+@pytest.mark.parametrize("fault", list(BUILD_FAULTS))
+def test_a_build_that_fails_on_the_host_changes_nothing(orders, orders_copy, fault):
+    """A new requirements file (a new virtualenv to build) meets a host fault: the run fails with pip's
+    own reason, nothing starts, the new release and its half-built virtualenv are removed, and the
+    live release serves on, under load."""
+    make_fault, expected = BUILD_FAULTS[fault]
+    slot, build, releases, venvs = orders.live_slot(), orders.live_release(), orders.releases(), orders.venvs()
+    requirements = orders_copy / "requirements.txt"
+    requirements.write_text(requirements.read_text() + f"# rebuilt for the {fault} case\n")
+    fault_context, fault_vars = make_fault(orders.host, ORDERS)
+
+    with fault_context:
+        run, summary, upstreams = orders.deploy_under_load(
+            _vars(orders_copy, **fault_vars), path="/orders/ping", header=ORDERS_HEADER
+        )
+
+    task, message = run.failure()
+    assert run.returncode != 0
+    assert task == "pyops.fastapi.app : Stop with the reason", (task, message)
+    assert message.startswith("The release could not be built (Report why pip failed): pip exited with status 1:"), (
+        message
+    )
+    assert expected in message, message
+    assert message.endswith(f"Nothing was started; the live release {build} keeps serving."), message
+    assert_no_request_failed(summary)
+    assert set(summary["releases"]) == {build}, summary
+    assert set(upstreams) == {orders.live_socket}, upstreams
+    assert (orders.live_slot(), orders.live_release()) == (slot, build)
+    assert not orders.is_active(orders.idle_slot())
+    assert (orders.releases(), orders.venvs()) == (releases, venvs)
