@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from contextlib import contextmanager, nullcontext
@@ -196,6 +197,25 @@ def run_playbook_killed_when(host, playbook, extra_vars, condition, what, max_se
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         proc.stdout.close()
+
+
+@contextmanager
+def second_run_once_locked(host, lock, playbook, extra_vars, result, max_seconds=120):
+    """Starts another run of `playbook` (a person while a pipeline deploys) as soon as the deploy lock
+    file `lock` exists on `host`; its PlaybookRun is in result["run"] once the with-block ends."""
+
+    def second():
+        deadline = time.monotonic() + max_seconds
+        while not host.file(lock).exists and time.monotonic() < deadline:
+            time.sleep(0.2)
+        result["run"] = run_playbook(playbook, extra_vars)
+
+    runner = threading.Thread(target=second)
+    runner.start()
+    try:
+        yield
+    finally:
+        runner.join(timeout=900)
 
 
 def put_file(host, path, data, mode="0600"):

@@ -4,7 +4,7 @@ scenario's network; load runs inside the load balancer against its own nginx (te
 import os
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -85,14 +85,21 @@ def watch_members(lb, seen=None):
         seen.extend(lb.run_expect([0], "cat /root/watch.log").stdout.split("\n")[:-1])
 
 
-def deploy_under_load(lb, extra_vars, playbook="pyops.fastapi.site", name=NAME, path="/"):
+def deploy_under_load(lb, extra_vars, playbook="pyops.fastapi.site", name=NAME, path="/", during=None):
     """Run a playbook while load runs through the load balancer; returns (run, load summary,
-    upstream field of each request the load balancer logged, drained sets seen)."""
+    upstream field of each request the load balancer logged, drained sets seen). `during`: another
+    context manager entered before the load starts and left after it stops."""
     drained = []
+
+    @contextmanager
+    def watchers():
+        with watch_members(lb, drained), during or nullcontext():
+            yield
+
     # The load balancers reload to take a batch out of rotation and back (each reload closes idle client
     # connections), so the client resends a GET that met a closed keep-alive connection, as browsers do.
     run, summary, upstreams = stack.deploy_under_load(
-        lb, extra_vars, playbook, name=name, path=path, during=watch_members(lb, drained), retry_stale=True
+        lb, extra_vars, playbook, name=name, path=path, during=watchers(), retry_stale=True
     )
     return run, summary, upstreams, drained
 

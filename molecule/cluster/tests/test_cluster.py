@@ -134,10 +134,28 @@ def test_rolling_deploy_under_load_loses_no_request(lb, app1, app2, source):
     # A code change and a change of the app servers' nginx (and the load balancer's) at once.
     changes = {"app_source": "local", "app_source_path": str(source), "nginx_client_max_body_size": "12m"}
 
-    run, summary, upstreams, drained = deploy_under_load(lb, changes)
+    # A second cluster run meanwhile (another release, told not to wait) meets the cluster's lock on
+    # the load balancer, before any change.
+    other = source.parent / "other-release"
+    shutil.copytree(source, other)
+    (other / "static" / "rollout.txt").write_text("another rollout\n")
+    second = {}
+    lock = f"/run/lock/pyops-fastapi-{APP}-cluster.lock"
+    during = stack.second_run_once_locked(
+        lb, lock, "pyops.fastapi.site", {**changes, "app_source_path": str(other), "release_lock_timeout": 0}, second
+    )
+
+    run, summary, upstreams, drained = deploy_under_load(lb, changes, during=during)
 
     assert run.returncode == 0, run.tail()
     assert_only_reload_races(summary)
+    failures = second["run"].failures_by_host()
+    assert set(failures) == {"pyops-cluster-lb"}, failures
+    task, messages = failures["pyops-cluster-lb"][-1]
+    assert task == f"Take the deploy lock of {APP}", failures
+    assert messages[0].startswith(f"The deploy lock {lock} is held by another run (controller "), messages
+    # Given back by the last play; the second run changed nothing (checked below with the releases served).
+    assert not lb.file(lock).exists
     # Each app server left the rotation before its own nginx reloaded (a reload closes the load
     # balancer's idle connections to it), not only before its release took over.
     for name in APP_SERVERS:
@@ -198,6 +216,8 @@ def test_failing_release_stops_the_rollout_at_the_first_server(lb, app1, app2, s
     after = {name: (live_release(host), live_slot(host)) for name, host in (("app1", app1), ("app2", app2))}
     assert after == before, (before, after)
     assert set(summary["releases"]) == {before["app1"][0], before["app2"][0]}, summary
+    # The failed server gave the cluster's lock back before it stopped the rollout.
+    assert not lb.file(f"/run/lock/pyops-fastapi-{APP}-cluster.lock").exists
 
 
 def test_rollback_on_demand_rolls_through_the_cluster(lb, app1, app2):
@@ -214,6 +234,7 @@ def test_rollback_on_demand_rolls_through_the_cluster(lb, app1, app2):
     assert [state for state in drained if state] == [ENDPOINTS["app1"], ENDPOINTS["app2"]], drained
     assert drained[-1] == "", drained
     assert {name: live_release(host) for name, host in (("app1", app1), ("app2", app2))} == previous
+    assert not lb.file(f"/run/lock/pyops-fastapi-{APP}-cluster.lock").exists
 
 
 def test_two_apps_share_the_hosts(lb, app1, app2):

@@ -5,8 +5,6 @@ window sends traffic back) while a second run finds the deploy lock held; a buil
 disk space, and one whose package index does not answer."""
 
 import shutil
-import threading
-import time
 from contextlib import contextmanager, nullcontext
 
 import pytest
@@ -97,26 +95,6 @@ if "gunicorn" in sys.argv[0]:
 """
 
 
-@contextmanager
-def _second_run_once_locked(orders, extra_vars, result):
-    """Starts a second run of the site playbook (a person while a pipeline deploys) as soon as the
-    deploy lock file exists; its PlaybookRun lands in result["run"] when the with-block ends."""
-    lock = f"/run/lock/pyops-fastapi-{ORDERS}.lock"
-
-    def second():
-        deadline = time.monotonic() + 120
-        while not orders.host.file(lock).exists and time.monotonic() < deadline:
-            time.sleep(0.2)
-        result["run"] = stack.run_playbook("pyops.fastapi.site", extra_vars)
-
-    runner = threading.Thread(target=second)
-    runner.start()
-    try:
-        yield
-    finally:
-        runner.join(timeout=600)
-
-
 def test_a_release_that_dies_after_the_switch_goes_back_to_the_old_slot(orders, orders_copy):
     """The watch window, and the deploy lock: while this run deploys, a second one with another release,
     told not to wait, fails naming the first and changes nothing; the lock is given back though the
@@ -133,7 +111,9 @@ def test_a_release_that_dies_after_the_switch_goes_back_to_the_old_slot(orders, 
         _vars(orders_copy, release_watch_seconds=30),
         path="/orders/ping",
         header=ORDERS_HEADER,
-        during=_second_run_once_locked(orders, _vars(other, release_lock_timeout=0), second),
+        during=stack.second_run_once_locked(
+            orders.host, lock, "pyops.fastapi.site", _vars(other, release_lock_timeout=0), second
+        ),
     )
 
     task, message = second["run"].failure()
