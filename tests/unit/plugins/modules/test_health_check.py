@@ -106,8 +106,9 @@ def test_starting_server_refuses_then_answers(app, closed_port):
     app.route("/ready", body="ok")
     servers = []
 
+    # Long enough that the module's first attempts are refused even on a busy machine.
     def bind_later():
-        time.sleep(0.3)
+        time.sleep(1.5)
         server = TCPServer(("127.0.0.1", closed_port), Handler)
         server.app = app
         servers.append(server)
@@ -116,7 +117,7 @@ def test_starting_server_refuses_then_answers(app, closed_port):
     thread = threading.Thread(target=bind_later, daemon=True)
     thread.start()
     try:
-        result = run(url=f"http://127.0.0.1:{closed_port}", wait_timeout=5)
+        result = run(url=f"http://127.0.0.1:{closed_port}", wait_timeout=10)
     finally:
         thread.join(0.5)
         for server in servers:
@@ -918,9 +919,15 @@ def test_watch_fails_when_the_unit_restarts_even_if_the_endpoints_answer(app, se
     app.route("/health", body={"status": "ok"})
     app.route("/ready", body={"status": "ready"})
     unit_state(ActiveState="active", SubState="running", Result="success", NRestarts=0, ExecMainStatus=0)
-    threading.Timer(
-        0.5, unit_state, kwargs={"ActiveState": "active", "SubState": "running", "Result": "success", "NRestarts": 1}
-    ).start()
+
+    # Restarted once the module has read the unit (its baseline), however slow the machine is.
+    def restart_after_the_first_read():
+        deadline = time.monotonic() + 20
+        while not unit_state.calls() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        unit_state(ActiveState="active", SubState="running", Result="success", NRestarts=1)
+
+    threading.Thread(target=restart_after_the_first_read, daemon=True).start()
     result = fail(url=serve(app), unit="app@green.service", watch=30)
 
     assert result["msg"].startswith(
