@@ -25,11 +25,14 @@ _DEFAULT_INDEX = "https://pypi.org/simple"
 
 
 def pip_failure(output, rc=None):
-    """One line from pip's output (stdout and stderr): that an index did not answer, and why, when
-    pip said so in its retries; then its last three error lines (or last three lines)."""
-    if not isinstance(output, str):
-        raise AnsibleFilterError("pip_failure expects pip's output as a string")
-    lines = list(dict.fromkeys(line.strip() for line in output.splitlines() if line.strip()))
+    """One line from pip's output (stdout and stderr, a string or a list of lines): that an index did
+    not answer, and why, when pip said so in its retries; then its last three error lines (or last
+    three lines)."""
+    if isinstance(output, str):
+        output = output.splitlines()
+    if not isinstance(output, (list, tuple)) or not all(isinstance(line, str) for line in output):
+        raise AnsibleFilterError("pip_failure expects pip's output, a string or a list of lines")
+    lines = list(dict.fromkeys(line.strip() for line in output if line.strip()))
     unreachable = [line for line in lines if _UNREACHABLE.search(line)]
     rest = [line for line in lines if not _UNREACHABLE.search(line)]
     errors = [line for line in rest if re.search(r"(?i)error", line)]

@@ -82,3 +82,13 @@ def test_an_unknown_status_and_a_wrong_input():
     assert pip_failure("ERROR: killed", None) == "pip exited with status unknown: ERROR: killed"
     with pytest.raises(AnsibleFilterError, match="expects pip's output"):
         pip_failure(None)
+
+
+def test_stdout_and_stderr_as_lists_of_lines():
+    stdout = ["Looking in indexes: http://127.0.0.1:9/simple/"]
+    stderr = _retries("[Errno 111] Connection refused").splitlines() + NOT_FOUND.splitlines()
+
+    assert pip_failure(stdout + stderr, 1) == pip_failure("\n".join(stdout + stderr), 1)
+    assert "http://127.0.0.1:9/simple/ ([Errno 111] Connection refused, after its retries). ERROR:" in pip_failure(
+        stdout + stderr, 1
+    )
