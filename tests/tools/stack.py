@@ -144,10 +144,11 @@ class PlaybookRun:
         return (self.stdout[-2000:] + self.stderr[-2000:]).strip()
 
 
-def run_ansible_playbook(argv, timeout=900, config=REPO / "ansible.cfg"):
+def run_ansible_playbook(argv, timeout=900, config=REPO / "ansible.cfg", collections_path=None):
     """Run ansible-playbook with argv (its arguments) and the JSON callback; returns a PlaybookRun.
     `config`: the ansible.cfg to run with; None keeps the environment's (Molecule's own, which a
-    scenario's converge.yml runs with)."""
+    scenario's converge.yml runs with). `collections_path`: the only place to look for collections
+    besides the ansible package's (another release of this one: see install_collection)."""
     env = dict(
         os.environ,
         ANSIBLE_NOCOLOR="1",
@@ -156,19 +157,39 @@ def run_ansible_playbook(argv, timeout=900, config=REPO / "ansible.cfg"):
     )
     if config is not None:
         env["ANSIBLE_CONFIG"] = str(config)
+    if collections_path is not None:
+        env["ANSIBLE_COLLECTIONS_PATH"] = str(collections_path)
     executable = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) or "ansible-playbook"
     proc = subprocess.run([executable, *argv], env=env, capture_output=True, text=True, timeout=timeout, check=False)
     return PlaybookRun(proc)
 
 
-def run_playbook(playbook, extra_vars, *args, timeout=900):
+def run_playbook(playbook, extra_vars, *args, timeout=900, collections_path=None):
     """Run a playbook of the collection by FQCN against the scenario's inventory, as a user would.
 
     ANSIBLE_COLLECTIONS_PATH from the provisioner decides which copy of the collection runs:
-    the checkout, or the one installed from the tarball.
+    the checkout, or the one installed from the tarball; `collections_path` replaces it (an older
+    release installed by install_collection).
     """
     argv = ["-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook, "-e", json.dumps(extra_vars), *args]
-    return run_ansible_playbook(argv, timeout=timeout)
+    return run_ansible_playbook(argv, timeout=timeout, collections_path=collections_path)
+
+
+def install_collection(tarball, path):
+    """Install a collection tarball (no dependencies: they come with the ansible package) into `path`,
+    a collections path of its own; returns `path`. Only `path` is searched, or a copy found elsewhere
+    (the checkout's, the one the scenario runs) would count as already installed."""
+    executable = shutil.which("ansible-galaxy", path=str(Path(sys.executable).parent)) or "ansible-galaxy"
+    proc = subprocess.run(  # noqa: S603 - our own fixture
+        [executable, "collection", "install", "--no-deps", "-p", str(path), str(tarball)],
+        env=dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(path)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
+    return path
 
 
 def run_playbook_killed_when(host, playbook, extra_vars, condition, what, max_seconds=600):

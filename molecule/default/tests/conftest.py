@@ -17,17 +17,26 @@ WORKERS = 3  # gunicorn_workers in group_vars/fastapi.yml
 # Tests of what does not depend on the distribution's packages (the collection's own checks, nginx's
 # request limits and timeouts, the load the stack takes): `make molecule-all` runs them on the Debian 12
 # pass only; the Debian 13 pass sets PYOPS_SKIP_DISTRO_INDEPENDENT=1 to keep the suite within its budget.
+# Tests of the collection as users install it (an upgrade from the previous release's tarball): only in
+# the pass that deploys from the installed tarball (PYOPS_INSTALLED_COLLECTIONS, the Debian 13 pass of
+# `make molecule-all`), so the suite runs them once.
 def pytest_configure(config):
     config.addinivalue_line("markers", "same_on_every_distro: skipped when PYOPS_SKIP_DISTRO_INDEPENDENT=1")
+    config.addinivalue_line("markers", "installed_collection_only: skipped unless PYOPS_INSTALLED_COLLECTIONS is set")
 
 
 def pytest_collection_modifyitems(config, items):  # noqa: ARG001  # pytest's hook signature
-    if os.environ.get("PYOPS_SKIP_DISTRO_INDEPENDENT") != "1":
-        return
-    skip = pytest.mark.skip(reason="distribution-independent: runs on the Debian 12 pass")
+    skips = {}
+    if os.environ.get("PYOPS_SKIP_DISTRO_INDEPENDENT") == "1":
+        skips["same_on_every_distro"] = pytest.mark.skip(reason="distribution-independent: runs on the Debian 12 pass")
+    if not os.environ.get("PYOPS_INSTALLED_COLLECTIONS"):
+        skips["installed_collection_only"] = pytest.mark.skip(
+            reason="runs in the pass that deploys the installed collection (PYOPS_INSTALLED_COLLECTIONS)"
+        )
     for item in items:
-        if item.get_closest_marker("same_on_every_distro"):
-            item.add_marker(skip)
+        for marker, skip in skips.items():
+            if item.get_closest_marker(marker):
+                item.add_marker(skip)
 
 
 @pytest.fixture

@@ -374,7 +374,9 @@ def test_nginx_reads_its_version_and_files(tmp_path):
             "name": "pyops-test",
             "upstream_file": str(tmp_path / "pyops" / "app.upstream.conf"),
             "live_socket": str(tmp_path / "live.sock"),
+            "live_link": str(tmp_path / "slots" / "live"),
             "upstream_servers": "server unix:/opt/app/live.sock;\n",
+            "slots": {"blue": {"socket": "/run/app/blue/gunicorn.sock"}},
         },
         "nginx_http2": True,
     }
@@ -406,10 +408,13 @@ NGINX_TASKS = {
     "upstream_file": "Point the upstream at the live slot's socket link",
     "links": "Enable the site and the catch-all servers",
 }
+# A host deployed by 0.8: its upstream file names the live slot's socket, and there is no live.sock.
+NGINX_CONVERSION = ["Point the socket link at the live slot's socket", "Point the upstream at the socket links"]
 
 
-def nginx_tree(base, as_asked):
-    """What configure.yml manages, as it leaves it (`as_asked`) or all different."""
+def nginx_tree(base, as_asked, legacy=False):
+    """What configure.yml manages, as it leaves it (`as_asked`) or all different; `legacy`: the live
+    slot (green) and the upstream file as 0.8 left them."""
     (base / "acme").mkdir(parents=True)
     (base / "acme").chmod(0o755 if as_asked else 0o700)
     (base / "pyops").mkdir()
@@ -424,6 +429,9 @@ def nginx_tree(base, as_asked):
             (base / "sites-enabled" / name).symlink_to(base / "sites-available" / name)
     else:
         (base / "sites-enabled" / "app.conf").symlink_to(base / "sites-available" / "other.conf")
+    if legacy:
+        (base / "slots").mkdir()
+        (base / "slots" / "live").symlink_to("green")
     return {
         "pyops_test_base": str(base),
         "nginx_acme_webroot": str(base / "acme"),
@@ -432,10 +440,11 @@ def nginx_tree(base, as_asked):
         "app_layout": {
             "name": "app",
             "upstream_file": str(base / "pyops" / "app.upstream.conf"),
-            "live_socket": "/opt/app/live.sock",
+            "live_socket": str(base / "live.sock"),
+            "live_link": str(base / "slots" / "live"),
             "upstream_servers": "server unix:/opt/app/live.sock;\n",
             "current_link": str(base / "current"),
-            "slots": {"blue": {"socket": "/run/app/blue/gunicorn.sock"}},
+            "slots": {slot: {"socket": f"/run/app/{slot}/gunicorn.sock"} for slot in ("blue", "green")},
         },
         "__pyops_fastapi_installed_packages": ["nginx", "python3-cryptography", "procps"],
     }
@@ -445,6 +454,7 @@ def test_nginx_configure_runs_only_what_differs(tmp_path):
     hosts = {
         "as_asked": nginx_tree(tmp_path / "as_asked", True),
         "different": nginx_tree(tmp_path / "different", False),
+        "deployed_by_0_8": nginx_tree(tmp_path / "deployed_by_0_8", True, legacy=True),
     }
     # Role variables: only extra vars override them, templated per host. No nginx: no reload in check mode.
     extra_vars = {
@@ -465,6 +475,11 @@ def test_nginx_configure_runs_only_what_differs(tmp_path):
         if host == "different" and name.endswith(NGINX_TASKS["links"])
     ]
     assert [item.get("changed", False) for item in links[0]["results"]] == [True, True]
+    # Converted only where 0.8's file names the live slot (green): not where no slot is live.
+    assert [as_asked[task] for task in NGINX_CONVERSION] == ["skipped", "skipped"]
+    legacy = statuses(run, "deployed_by_0_8")
+    assert [legacy[task] for task in NGINX_CONVERSION] == ["changed", "changed"], legacy
+    assert {key: legacy[task] for key, task in NGINX_TASKS.items()} == dict.fromkeys(NGINX_TASKS, "skipped")
     # Debian's default site: removed when it is there (this host's /etc/nginx, in check mode).
     default = "skipped" if not os.path.lexists("/etc/nginx/sites-enabled/default") else "changed"
     assert as_asked["Disable Debian's default site"] == default
