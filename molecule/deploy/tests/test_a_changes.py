@@ -2,6 +2,7 @@
 request, and is visible afterwards. The tests build on each other, in file order: each passes
 the whole desired state (DESIRED), as an inventory would hold it."""
 
+import datetime
 import hashlib
 import shutil
 
@@ -30,6 +31,20 @@ def _switched(bundled, run, summary, upstreams, slot_before):
     # nginx reached both slots through the one link (summary["releases"] says which answered), and
     # was not reloaded: its upstream is the link, and no client connection was closed (no error).
     assert set(upstreams) == {bundled.live_socket}, upstreams
+
+
+def _plant_unfinished_release(bundled, release_id):
+    """What a run killed while it built leaves: a release directory with part of the code, no
+    virtualenv link and no record of what it was built from (written last)."""
+    directory = f"/opt/{APP}/releases/{release_id}"
+    bundled.host.run_expect([0], "mkdir %s && cp /opt/%s/current/main.py %s/", directory, APP, directory)
+    return release_id
+
+
+def _id_plus(release_id, seconds):
+    """A release id (UTC, %Y%m%dT%H%M%SZ) `seconds` later (or earlier, when negative)."""
+    moment = datetime.datetime.strptime(release_id, "%Y%m%dT%H%M%SZ") + datetime.timedelta(seconds=seconds)
+    return moment.strftime("%Y%m%dT%H%M%SZ")
 
 
 def test_code_change_with_a_hook(bundled, source):
@@ -125,6 +140,8 @@ def test_gunicorn_version_preload_app_and_pruning(bundled, source):
     settings-only change going live is the rotated secret's path above."""
     slot, release, venv = bundled.live_slot(), bundled.live_release(), bundled.live_venv()
     previous = max(r for r in bundled.releases() if r < release)
+    # Newer than the live release: counted among the two newest, it would push the live one out.
+    unfinished = _plant_unfinished_release(bundled, _id_plus(release, 1))
     DESIRED["app_server_packages"] = ["gunicorn==27.0.0", "uvicorn-worker==0.4.0", "uvicorn[standard]==0.54.0"]
     DESIRED.update(gunicorn_preload_app=True, release_keep=2)
 
@@ -139,9 +156,9 @@ def test_gunicorn_version_preload_app_and_pruning(bundled, source):
     conf = bundled.host.file(f"/opt/{APP}/slots/{bundled.live_slot()}/gunicorn_conf.py").content_string
     assert "preload_app = True" in conf
     assert bundled.fetch("/").json()["message"] == "Hello from the next release"
-    # After the gate: the two newest releases stay (the live one and the one before it), and only
-    # the virtualenvs they use.
-    assert bundled.releases() == [release, new_release]
+    # After the gate: the two newest finished releases stay (the live one and the one before it),
+    # and only the virtualenvs they use; the unfinished one is gone.
+    assert bundled.releases() == [release, new_release], (unfinished, bundled.releases())
     used = {
         bundled.host.check_output("readlink /opt/%s/releases/%s/.venv", APP, r).rsplit("/", 1)[-1]
         for r in (release, new_release)
@@ -161,11 +178,16 @@ def test_nothing_changed_nothing_restarts(bundled, source):
 def test_rollback_on_demand(bundled, source):
     slot, release = bundled.live_slot(), bundled.live_release()
     previous = max(r for r in bundled.releases() if r < release)
+    # Between the two: the newest release older than the live one, but unfinished (never rolled back to).
+    unfinished = _plant_unfinished_release(bundled, _id_plus(release, -1))
+    assert previous < unfinished < release
 
     run, summary, upstreams = bundled.deploy_under_load({}, playbook="pyops.fastapi.rollback")
 
     _switched(bundled, run, summary, upstreams, slot)
     assert bundled.live_release() == previous
+    # A rollback prunes nothing; the next deploy removes it (test_gunicorn_version_preload_app_and_pruning).
+    bundled.host.run_expect([0], "rm -r /opt/%s/releases/%s", APP, unfinished)
     assert set(summary["releases"]) == {release, previous}, summary
     # The code of the previous release (the same message), with its own virtualenv (gunicorn 27.0.1).
     assert "27.0.1" in bundled.host.check_output("%s/bin/gunicorn --version", bundled.live_venv())
