@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -48,6 +49,15 @@ ORDERS_VARS = {
     "nginx_server_name": ORDERS_NAME,
     "release_health_endpoints": ORDERS_ENDPOINTS,
 }
+
+
+def set_orders_version(src, version, extra_code=""):
+    """In a copy of the second app at `src`: its VERSION (what /orders/ping answers) becomes `version`,
+    and `extra_code` is appended to its ASGI module."""
+    asgi = src / "orders" / "api" / "asgi.py"
+    text = re.sub(r'(?m)^VERSION = "[^"]*"$', f'VERSION = "{version}"', asgi.read_text(), count=1)
+    asgi.write_text(text + extra_code)
+
 
 # Runs inside the container with its own python3: connects to 127.0.0.1 but sends the
 # public name as Host header and TLS SNI, like a client that resolved the name.

@@ -31,11 +31,6 @@ def _vars(src):
     return {**stack.ORDERS_VARS, "app_source": "local", "app_source_path": str(src)}
 
 
-def _set_version(src, version):
-    asgi = src / "orders" / "api" / "asgi.py"
-    asgi.write_text(asgi.read_text().replace('VERSION = "1"', f'VERSION = "{version}"'))
-
-
 def _orders(host, path="/orders/ping"):
     return stack.fetch(host, path, name=ORDERS_NAME)
 
@@ -106,7 +101,7 @@ def test_upgrade_to_this_collection_under_load(host, orders_src):
     assert OLD, "0.8.0 did not deploy the second app (test above)"
     old_slot, old_release = OLD["slot"], OLD["release"]
     new_slot = "green" if old_slot == "blue" else "blue"
-    _set_version(orders_src, "2")
+    stack.set_orders_version(orders_src, "2")
 
     offset = stack.access_log_size(host, ORDERS)
     window = stack.load(host, name=ORDERS_NAME, path="/orders/ping", release_header=ORDERS_HEADER, retry_stale=True)

@@ -65,8 +65,7 @@ def test_audit_reads_the_apps_own_endpoints(orders):
 
 def test_code_change_under_load(orders, orders_source):
     slot, build = orders.live_slot(), orders.live_release()
-    asgi = orders_source / "orders" / "api" / "asgi.py"
-    asgi.write_text(asgi.read_text().replace('VERSION = "1"', 'VERSION = "2"'))
+    stack.set_orders_version(orders_source, "2")
 
     run, summary, upstreams = orders.deploy_under_load(_vars(orders_source), path="/orders/ping", header=ORDERS_HEADER)
 
@@ -80,8 +79,7 @@ def test_code_change_under_load(orders, orders_source):
 
 def test_the_bundled_apps_endpoints_do_not_fit(orders, orders_source):
     slot, build = orders.live_slot(), orders.live_release()
-    asgi = orders_source / "orders" / "api" / "asgi.py"
-    asgi.write_text(asgi.read_text().replace('VERSION = "2"', 'VERSION = "3"'))
+    stack.set_orders_version(orders_source, "3")
     # The role's default endpoints (/health, /ready) do not exist in this app. nginx's rate-limit exemptions
     # (which default to the same paths) are kept as they are, so that only the gate's input changes.
     wrong = {key: value for key, value in _vars(orders_source).items() if key != "release_health_endpoints"}

@@ -32,11 +32,6 @@ def _vars(src, **extra):
     return {**stack.ORDERS_VARS, "app_source": "local", "app_source_path": str(src), **extra}
 
 
-def _set_version(src, version, extra_code=""):
-    asgi = src / "orders" / "api" / "asgi.py"
-    asgi.write_text(asgi.read_text().replace('VERSION = "1"', f'VERSION = "{version}"') + extra_code)
-
-
 def _socket_target(host):
     return host.run("readlink %s", LIVE_SOCKET).stdout.strip()
 
@@ -47,7 +42,7 @@ def test_controller_killed_before_and_after_the_switch_then_a_rerun(orders, orde
     slot, the other stopped and disabled, every link on the live release."""
     slot, idle = orders.live_slot(), orders.idle_slot()
     releases_before = set(orders.releases())
-    _set_version(orders_copy, "7")
+    stack.set_orders_version(orders_copy, "7")
     desired = _vars(orders_copy)
 
     with stack.load(orders.host, name=ORDERS_NAME, path="/orders/ping", release_header=ORDERS_HEADER) as summary:
@@ -107,10 +102,10 @@ def test_a_release_that_dies_after_the_switch_goes_back_to_the_old_slot(orders, 
     told not to wait, fails naming the first and changes nothing; the lock is given back though the
     first run fails."""
     slot, idle, build = orders.live_slot(), orders.idle_slot(), orders.live_release()
-    _set_version(orders_copy, "8", DIES_LATER)
+    stack.set_orders_version(orders_copy, "8", DIES_LATER)
     other = orders_copy.parent / "orders-other"
     shutil.copytree(ORDERS_SOURCE, other)
-    _set_version(other, "10")
+    stack.set_orders_version(other, "10")
     lock = f"/run/lock/pyops-fastapi-{ORDERS}.lock"
     second = {}
 
@@ -236,7 +231,7 @@ def test_a_change_of_nginx_alone_reloads_nginx_and_starts_no_slot(orders, orders
     may resend a POST, so a POST can be lost that way (counted and printed). A release change never
     reloads nginx. Last of the file: every later run would have to carry the header."""
     slot, build, master = orders.live_slot(), orders.live_release(), orders.master_pid()
-    _set_version(orders_copy, orders.fetch("/orders/ping").json()["version"])
+    stack.set_orders_version(orders_copy, orders.fetch("/orders/ping").json()["version"])
     nginx_master = orders.host.check_output("cat /run/nginx.pid")
 
     run, summary, upstreams = orders.deploy_under_load(
