@@ -11,15 +11,6 @@ def _import_error(src):
     (src / "main.py").write_text("raise RuntimeError('this release cannot start')\n")
 
 
-def _crash_on_start(src):
-    main = src / "main.py"
-    main.write_text(
-        main.read_text().replace(
-            "    health.mark_ready()\n", "    raise RuntimeError('database unreachable at startup')\n"
-        )
-    )
-
-
 def _never_ready(src):
     main = src / "main.py"
     main.write_text(main.read_text().replace("    health.mark_ready()\n", "    pass\n"))
@@ -32,16 +23,12 @@ def _new_message(src):
 
 CASES = {
     # name: (change to the source, extra vars, what the failure message must say)
-    # The gate sees the slot's unit exit and gives up at once (health_check's unit option).
+    # The gate sees the slot's unit exit and gives up at once (health_check's unit option). An app that
+    # raises in its startup (lifespan) takes the same path: the worker fails to boot, gunicorn exits.
     "import-error": (
         _import_error,
         {},
         ["Gate the release on its own socket", "and will not: its unit", "this release cannot start"],
-    ),
-    "crash-on-start": (
-        _crash_on_start,
-        {},
-        ["Gate the release on its own socket", "and will not: its unit", "database unreachable at startup"],
     ),
     # A /ready with the wrong JSON takes the same path as this 503 (health_check fails the endpoint,
     # naming the field: tests/unit/plugins/modules/test_health_check.py, test_json_mismatch_*).
