@@ -211,16 +211,22 @@ def private_ip_address(value):
     return address.is_private and not address.is_unspecified
 
 
-def ip_network(value):
-    """An IPv4 or IPv6 address or network in CIDR notation (host bits may be set), without a zone ID."""
+# The widest network a proxy's requests may come from (nginx_trusted_proxies): nginx believes the client
+# address such a network names, so a wider one would let much of the Internet choose its own.
+_PROXY_MIN_PREFIX = {4: 8, 6: 16}
+
+
+def ip_network(value, proxy=False):
+    """An IPv4 or IPv6 address or network in CIDR notation (host bits may be set), without a zone ID.
+    With proxy=True no wider than a /8 (IPv4) or a /16 (IPv6)."""
     value = _text(value, 49)
     if value is None or "%" in value:
         return False
     try:
-        ipaddress.ip_network(value, strict=False)
+        network = ipaddress.ip_network(value, strict=False)
     except ValueError:
         return False
-    return True
+    return not proxy or network.prefixlen >= _PROXY_MIN_PREFIX[network.version]
 
 
 def nginx_size(value):

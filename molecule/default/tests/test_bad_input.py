@@ -41,6 +41,8 @@ BAD_INPUTS = [
     ({"systemd_read_write_paths": ["/"]}, "systemd_read_write_paths"),
     ({"nginx_resolvers": ["127.0.0.53; location /leak/ { alias /etc/; autoindex on; }"]}, "nginx_resolvers"),
     ({"nginx_static_dir": "/"}, "nginx_static_dir"),
+    # Would let every client name its own address (the rate limit, the allow-lists).
+    ({"nginx_trusted_proxies": ["0.0.0.0/0"]}, "nginx_trusted_proxies"),
     # Would close the docstring of gunicorn_conf.py, in the app's name.
     ({"app_name": 'x"""; __import__("os").system("id"); """'}, "app_name"),
     ({"gunicorn_errorlog": "/var/log/../../etc/cron.d/x"}, "gunicorn_errorlog"),

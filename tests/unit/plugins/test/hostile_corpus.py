@@ -431,6 +431,25 @@ CORPUS = {
         ["20r/s burst=1000", "0r/s", "20r/h", "20 r/s"],
     ),
     "nginx_rate_limit_zone_size": ("nginx", "10m", {}, ["10m rate=1r/s", "10mb"]),
+    # Trusting everyone would let every client choose the address the rate limit and allow-lists see.
+    "nginx_trusted_proxies": (
+        "nginx",
+        "173.245.48.0/20",
+        {},
+        ["0.0.0.0/0", "::/0", "0.0.0.0/1", "10.0.0.1; set_real_ip_from 0.0.0.0/0", "all", "unix:"],
+    ),
+    "nginx_real_ip_header": (
+        "nginx",
+        "CF-Connecting-IP",
+        {},
+        ["X-Forwarded-For; real_ip_recursive off", "proxy_protocol", "Host", "X Forwarded For", "X_Real_IP"],
+    ),
+    "nginx_gzip_types": (
+        "nginx",
+        "application/json",
+        {},
+        ["application/json; gzip_proxied off", "*", "application/*", "Application/JSON", "text"],
+    ),
     "nginx_rate_limit_exempt_addresses": (
         "nginx",
         "127.0.0.1",

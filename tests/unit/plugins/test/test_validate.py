@@ -195,6 +195,15 @@ def test_shared_refusals(name, spoil):
     assert not TESTS[name](value), f"{name} accepts {value!r}"
 
 
+def test_ip_network_proxy():
+    # A proxy's network: as wide as a /8 or a /16 at most, never everyone.
+    for value in ("10.0.0.0/8", "173.245.48.0/20", "127.0.0.5", "2400:cb00::/32", "fd00::/16"):
+        assert v.ip_network(value, proxy=True), value
+    for value in ("0.0.0.0/0", "::/0", "0.0.0.0/1", "10.0.0.0/7", "2000::/3", "fd00::/15", "all"):
+        assert not v.ip_network(value, proxy=True), value
+        assert v.ip_network(value) == (value != "all"), value
+
+
 def test_absolute_path_allow_root():
     assert v.absolute_path("/", allow_root=True)
     assert not v.absolute_path("//", allow_root=True)
