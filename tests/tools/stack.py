@@ -386,6 +386,23 @@ def live_release(host, app=APP):
     return live_release_dir(host, app).rsplit("/", 1)[-1]
 
 
+def assert_venv_from_lock(host, app, tool):
+    """The live release's virtualenv was installed from a lock file's export (pyops.fastapi.app, a uv.lock
+    or poetry.lock as app_requirements_file): the export, with hashes, pins the server packages; the
+    lock's development group (pytest) and the exporting tool (`tool`) are not in it."""
+    venv = host.check_output("readlink -f /opt/%s/current/.venv", app)
+    exported = host.file(f"{venv}/.pyops-locked-requirements.txt")
+    assert exported.exists and exported.user == "root", venv
+    text = exported.content_string
+    assert "gunicorn==27.0.1" in text and "--hash=sha256:" in text, text[:500]
+    assert "pytest" not in text, "the lock's dev group was exported"
+    assert host.run("%s/bin/python -c 'import gunicorn, uvicorn_worker, fastapi'", venv).rc == 0
+    assert host.run("%s/bin/python -c 'import pytest'", venv).rc == 1
+    assert not host.file(f"{venv}/bin/{tool}").exists, f"{tool} left in the app's virtualenv"
+    assert not host.file(f"{venv}/.pyops-export-tool").exists
+    return venv
+
+
 def access_log_size(host, app=APP):
     return int(host.check_output("stat -c %%s /var/log/nginx/%s.access.log", app))
 

@@ -27,8 +27,13 @@ def _socket(slot):
     return f"/run/{ORDERS}/{slot}/gunicorn.sock"
 
 
-def _vars(src):
-    return {**stack.ORDERS_VARS, "app_source": "local", "app_source_path": str(src)}
+def _vars(src, extra=None):
+    return {**stack.ORDERS_VARS, "app_source": "local", "app_source_path": str(src), **(extra or {})}
+
+
+# The upgrade also moves the app from requirements.txt (which 0.8.0 reads) to its poetry.lock: a team
+# adopting Poetry with the new collection. The lock is exported by Poetry, installed with hashes.
+LOCKED = {"app_requirements_file": "poetry.lock"}
 
 
 def _orders(host, path="/orders/ping"):
@@ -106,7 +111,7 @@ def test_upgrade_to_this_collection_under_load(host, orders_src):
     offset = stack.access_log_size(host, ORDERS)
     window = stack.load(host, name=ORDERS_NAME, path="/orders/ping", release_header=ORDERS_HEADER, retry_stale=True)
     with window as summary:
-        run = stack.run_playbook("pyops.fastapi.site", _vars(orders_src))
+        run = stack.run_playbook("pyops.fastapi.site", _vars(orders_src, LOCKED))
     upstreams = stack.upstreams_since(host, offset, ORDERS, each_attempt=True)
     reloads = _reloads(run)
     print("upgrade window:", summary, "nginx reloads:", reloads, "upstreams:", dict(upstreams))
@@ -138,11 +143,12 @@ def test_upgrade_to_this_collection_under_load(host, orders_src):
     assert [line.split()[0] for line in running.splitlines()] == [stack.slot_unit(new_slot, ORDERS)], running
     ping = _orders(host)
     assert ping.json() == {"greeting": "hello", "version": "2"}, ping.text
+    stack.assert_venv_from_lock(host, ORDERS, "poetry")
     assert ping.headers[ORDERS_HEADER.lower()] == stack.live_release(host, ORDERS) != old_release
     assert stack.fetch(host, "/health").status == 200
 
     # Converted once: a second run changes nothing (so reloads nothing).
-    again = stack.run_playbook("pyops.fastapi.site", _vars(orders_src))
+    again = stack.run_playbook("pyops.fastapi.site", _vars(orders_src, LOCKED))
     assert again.returncode == 0, again.failure()
     changed = {name: stats.get("changed") for name, stats in again.changed().items()}
     assert set(changed.values()) == {0}, (changed, [name for name, result in again.results() if result.get("changed")])

@@ -155,6 +155,9 @@ CORPUS = {
         {},
         ["gunicorn", "gunicorn>=27", "gunicorn==27 --index-url=http://evil", "-e git+https://x", "gunicorn==27;x"],
     ),
+    "app_uv_version": ("app", "0.13.9", {}, ["0.13.9 --index-url=http://evil", ">=0.13", "0.13.9;x", "0.13.9\n"]),
+    "app_poetry_version": ("app", "2.5.1", {}, ["2.5.1 poetry-core", "", "2.5.1 -e x", "latest"]),
+    "app_poetry_plugin_export_version": ("app", "1.10.1", {}, ["1.10.1 --pre", "*", "1.10.1 x==1"]),
     "app_requirements_file": (
         "app",
         "requirements/prod.txt",
