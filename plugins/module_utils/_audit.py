@@ -492,14 +492,28 @@ def _read_secrets(cfg: dict) -> tuple[dict[str, set], list[str]]:
             continue
         for line in lines:
             name, sep, value = line.partition("=")
-            if not sep or name.strip() not in SECRET_NAMES:
+            name = name.strip()
+            if not sep or name not in [*cfg.get("secret_names", SECRET_NAMES), *cfg.get("secret_file_names", [])]:
                 continue
             value = value.strip()
             if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
                 value = value[1:-1]
-            if value:
-                secrets.setdefault(name.strip(), set()).add(value)
+            if value and name in cfg.get("secret_file_names", []):
+                secrets.setdefault(name, set()).update(_secret_file_lines(value, notes))
+            elif value:
+                secrets.setdefault(name, set()).add(value)
     return secrets, notes
+
+
+def _secret_file_lines(path: str, notes: list[str]) -> set[str]:
+    """The lines of a secret file long enough to search for (a PEM's base64 lines, a JSON key's fields)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = {line.strip() for line in handle}
+    except OSError as exc:
+        notes.append(f"{path} unreadable ({exc.strerror})")
+        return set()
+    return {line for line in lines if len(line) >= SECRET_MIN_SEARCH_LENGTH and not line.startswith("-----")}
 
 
 def _stream_contains(stream, needles: list[bytes]) -> set[bytes]:

@@ -115,6 +115,20 @@ options:
       - The shared environment file (C(app_layout.env_file)). It must exist, owned by root, mode V(0600) or V(0640).
     type: path
     required: true
+  secret_names:
+    description:
+      - The variables of the environment files that hold secrets (C(app_layout.secret_names)); their values are
+        searched for in the logs.
+    type: list
+    elements: str
+    default: [SECRET_KEY, DATABASE_URL]
+  secret_file_names:
+    description:
+      - The variables of the environment files that name secret files (C(app_layout.secret_file_names)); each
+        line of those files long enough to be a secret is searched for in the logs.
+    type: list
+    elements: str
+    default: []
   log_dir:
     description:
       - The application's log directory (C(app_layout.log_dir)), searched for the secrets.
@@ -296,6 +310,8 @@ ARGUMENT_SPEC = dict(
     app_user=dict(type="str", required=True),
     app_group=dict(type="str", required=True),
     env_file=dict(type="path", required=True),
+    secret_names=dict(type="list", elements="str", default=["SECRET_KEY", "DATABASE_URL"]),
+    secret_file_names=dict(type="list", elements="str", default=[]),
     log_dir=dict(type="path", required=True),
     live_link=dict(type="path", required=True),
     slots=dict(type="dict", required=True),

@@ -161,6 +161,18 @@ def env_file_value(value):
     return printable_line(value, forbid="'\\")
 
 
+# Text of a secret file (a PEM key, a JSON credential): printable ASCII, tabs and line breaks.
+_SECRET_FILE_TEXT = re.compile(r"[ -~\t\r\n]+")
+_SECRET_FILE_MAX = 65536
+
+
+def secret_file_content(value):
+    """The text of a secret file: printable ASCII, tabs and line breaks, 1 to 65536 characters."""
+    if not isinstance(value, str) or not 0 < len(value) <= _SECRET_FILE_MAX:
+        return False
+    return bool(_SECRET_FILE_TEXT.fullmatch(value))
+
+
 def nginx_safe_token(value, max_length=1024):
     """A bare nginx word: no whitespace, ';', braces, quotes, '\\', '$' (variables) or '#' (comments)."""
     value = _text(value, max_length)
@@ -330,6 +342,7 @@ class TestModule:
             "private_ip_address": private_ip_address,
             "python_module_attr": python_module_attr,
             "relative_path": relative_path,
+            "secret_file_content": secret_file_content,
             "system_name": system_name,
             "systemd_safe_text": systemd_safe_text,
             "systemd_unit_name": systemd_unit_name,

@@ -451,3 +451,30 @@ def test_the_journal_is_searched_under_the_identifiers_the_layout_names():
         "SYSLOG_IDENTIFIER=shop-web-green",
         "SYSLOG_IDENTIFIER=shop-migrations",
     }
+
+
+def test_the_secrets_searched_are_the_ones_the_layout_names(tmp_path):
+    # app_secrets' names and app_secret_files' lines join SECRET_KEY and DATABASE_URL; app_env's values
+    # are not secrets.
+    pem = tmp_path / "JWT_KEY_FILE"
+    pem.write_text("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIOabcdefghijkl\nshort\n-----END PRIVATE KEY-----\n")
+    env = tmp_path / ".env"
+    env.write_text(
+        "SECRET_KEY='k-0123456789abcdef'\nPAYMENT_TOKEN='tok-0123456789'\n"
+        f"JWT_KEY_FILE='{pem}'\nAPP_NAME='visible-app-name'\n"
+    )
+    cfg = {
+        "env_file": str(env),
+        "slots": {},
+        "secret_names": ["SECRET_KEY", "DATABASE_URL", "PAYMENT_TOKEN"],
+        "secret_file_names": ["JWT_KEY_FILE"],
+    }
+    secrets, notes = audit._read_secrets(cfg)
+    assert notes == []
+    assert secrets == {
+        "SECRET_KEY": {"k-0123456789abcdef"},
+        "PAYMENT_TOKEN": {"tok-0123456789"},
+        "JWT_KEY_FILE": {"MC4CAQAwBQYDK2VwBCIEIOabcdefghijkl"},
+    }
+    # Without the layout's names (an older app_layout): the two of old only.
+    assert set(audit._read_secrets({"env_file": str(env), "slots": {}})[0]) == {"SECRET_KEY"}
