@@ -149,6 +149,22 @@ CORPUS = {
         ONE_LINE_ANYTHING,
         ["it's", "a\\b"],
     ),
+    "app_secrets[name]": ("app", "PAYMENT_TOKEN", {}, ["1X", "A-B", "A B", "SECRET_KEY", "database_url", *RUNTIME_ENV]),
+    "app_secrets[value]": ("app", "tok-0123456789", ONE_LINE_ANYTHING, ["it's", "a\\b", ""]),
+    "app_secret_files[name]": ("app", "JWT_KEY_FILE", {}, ["1X", "A B", "PATH", "SECRET_KEY", "APP_NAME"]),
+    # A file's content, never parsed: line breaks, quotes and braces are its own; only text is accepted.
+    "app_secret_files[value]": (
+        "app",
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n",
+        {
+            **ONE_LINE_ANYTHING,
+            "line break + directive": "a secret file holds lines; it is written as it is, never read as a unit",
+            "trailing line break": "a secret file holds lines",
+            "carriage return": "a secret file holds lines",
+            "overlong": "a secret file holds up to 64 KiB",
+        },
+        ["", "a" * 65537, "caf\u00e9", "key\x1b[31m"],
+    ),
     "app_server_packages": (
         "app",
         "uvicorn[standard]==0.38.0",
