@@ -206,6 +206,18 @@ CORPUS = {
         ["--upload-pack=id", "-b", "main..dev", "a b", "main@{1}", "main.lock", "a//b"],
     ),
     # gunicorn
+    "gunicorn_extra_settings[name]": (
+        "gunicorn",
+        "backlog",
+        {},
+        ["bind", "worker_class", "wsgi_app", "on_starting", "accesslog", "backlog = 1; import os"],
+    ),
+    "gunicorn_extra_settings[value]": (
+        "gunicorn",
+        "2048",
+        {},
+        ["2048; import os", "-1", "0x10", "1e9", "__import__('os')"],
+    ),
     "gunicorn_accesslog": (
         "gunicorn",
         "/var/log/app/access.log",
@@ -255,6 +267,18 @@ CORPUS = {
         'debug "quoted" 100% \\ ok',
         ONE_LINE_ANYTHING,
         [],
+    ),
+    "systemd_extra_directives[name]": (
+        "systemd",
+        "LimitNOFILE",
+        {},
+        ["ExecStartPre", "User", "limitnofile", "LimitNOFILE=1\nExecStartPre=+/bin/id", "ProtectSystem", "Environment"],
+    ),
+    "systemd_extra_directives[value]": (
+        "systemd",
+        "65536",
+        {},
+        ["65536 1", "%n", "-", "1:", "yes", "1\nUser=root"],
     ),
     "systemd_after": (
         "systemd",

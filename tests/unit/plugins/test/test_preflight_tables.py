@@ -50,6 +50,12 @@ CONTEXT = {
     "nginx_backend_listen_addresses": {"nginx_mode": "backend", "nginx_backend_allow": ["10.0.0.2"]},
     "nginx_upstream_drained": {"nginx_upstream_servers": ["10.0.0.5:8080"]},
 }
+# Dict options whose names come from an allow-list: a name and a value they accept.
+DICT_GOOD = {
+    "nginx_extra_headers": ("X-Good", "x"),
+    "systemd_extra_directives": ("LimitNOFILE", "65536"),
+    "gunicorn_extra_settings": ("backlog", "2048"),
+}
 # Good values the checks also look up: a local source must exist on the controller.
 GOOD = {"app_source_path": str(ROOT / "roles" / "app" / "files" / "example_app")}
 
@@ -87,8 +93,9 @@ def _assignment(option, value):
     field = field.rstrip("]")
     spec = role_options(role)[name]
     if spec.get("type") == "dict":
-        good_key = "X-Good" if name == "nginx_extra_headers" else "GOOD_NAME"
-        return {name: {value: "x"} if field == "name" else {good_key: value}}
+        # A name, and a value, each dict option accepts.
+        good_key, good_value = DICT_GOOD.get(name, ("GOOD_NAME", "x"))
+        return {name: {value: good_value} if field == "name" else {good_key: value}}
     if field:
         good = dict(spec["default"][0]) if spec.get("default") else {"name": "migrate", "command": "true"}
         return {name: [{**good, field: value}]}

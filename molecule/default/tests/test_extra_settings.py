@@ -1,0 +1,21 @@
+"""Settings from the roles' allow-lists (group_vars/fastapi.yml): a unit directive
+(systemd_extra_directives) and a gunicorn setting (gunicorn_extra_settings), seen in the running slot."""
+
+import pytest
+import stack
+from stack import APP
+
+pytestmark = pytest.mark.same_on_every_distro
+
+
+def test_the_slot_runs_with_the_extra_unit_directive(host):
+    # LimitNOFILE=65536 (the container's default is 1048576 or 1024): the master and what it forks have it.
+    limits = host.check_output("grep 'Max open files' /proc/%s/limits", stack.master_pid(host))
+    assert limits.split()[3:5] == ["65536", "65536"], limits
+
+
+def test_gunicorn_listens_with_the_extra_setting(host):
+    # backlog=1024 (gunicorn's default is 2048): the listen queue of the slot's socket, as the kernel has it.
+    socket = f"/run/{APP}/{stack.live_slot(host)}/gunicorn.sock"
+    line = host.check_output("ss -xlH src %s", socket)
+    assert line.split()[3] == "1024", line
