@@ -132,7 +132,9 @@ print(json.dumps({"status": resp.status, "headers": {k.lower(): v for k, v in re
 
 
 def direct(host, path, headers, source="127.0.0.1"):
-    return json.loads(host.check_output("python3 -c %s %s %s %s %s", DIRECT_PY, source, NAME, path, json.dumps(headers)))
+    return json.loads(
+        host.check_output("python3 -c %s %s %s %s %s", DIRECT_PY, source, NAME, path, json.dumps(headers))
+    )
 
 
 def test_the_allow_lists_see_the_client_and_a_forged_header_changes_nothing(host, cdn):

@@ -457,7 +457,9 @@ def test_the_secrets_searched_are_the_ones_the_layout_names(tmp_path):
     # app_secrets' names and app_secret_files' lines join SECRET_KEY and DATABASE_URL; app_env's values
     # are not secrets.
     pem = tmp_path / "JWT_KEY_FILE"
-    pem.write_text("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIOabcdefghijkl\nshort\n-----END PRIVATE KEY-----\n")
+    pem.write_text(
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIOabcdefghijkl\nshort\n-----END PRIVATE KEY-----\n"
+    )
     env = tmp_path / ".env"
     env.write_text(
         "SECRET_KEY='k-0123456789abcdef'\nPAYMENT_TOKEN='tok-0123456789'\n"

@@ -195,7 +195,13 @@ def test_accepts_and_refuses(name):
 )
 def test_shared_refusals(name, spoil, request):
     # A secret file is text of several lines, tabs included, up to 64 KiB.
-    if name == "secret_file_content" and request.node.callspec.id.split("-")[0] in ("lf", "leading", "crlf", "tab", "overlong"):
+    if name == "secret_file_content" and request.node.callspec.id.split("-")[0] in (
+        "lf",
+        "leading",
+        "crlf",
+        "tab",
+        "overlong",
+    ):
         pytest.skip("line breaks, tabs and 5000 characters are what a secret file may hold")
     value = spoil(GOOD[name])
     if value == GOOD[name]:
