@@ -21,6 +21,7 @@ def _secret():
         pass
 
     Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+    Loader.add_constructor("!vault", lambda loader, node: loader.construct_scalar(node))
     return yaml.load(GROUP_VARS.read_text(), Loader=Loader)["app_secret_key"]  # noqa: S506
 
 
