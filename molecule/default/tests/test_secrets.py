@@ -26,7 +26,7 @@ SECRETS_DIR = f"/opt/{APP}/shared/secrets"
 def _environment(host):
     """The environment of the live slot's gunicorn master, as the app sees it."""
     pid = stack.master_pid(host)
-    raw = host.check_output("tr '\\0' '\\n' < /proc/%s/environ", pid)
+    raw = host.check_output("tr '\\0' '\\n' < /proc/%s/environ", str(pid))
     return dict(line.split("=", 1) for line in raw.splitlines() if "=" in line)
 
 
