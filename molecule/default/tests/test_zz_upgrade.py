@@ -6,11 +6,13 @@ deploys a code change to it while a client sends GETs and POSTs through nginx, r
 this collection names the link live.sock there and converts such a host on its first switch. Named to
 run last (after test_zz_audit); only in the pass that deploys the installed tarball (conftest.py)."""
 
+import re
 import shutil
 
 import pytest
 import stack
 from stack import APP, ORDERS, ORDERS_HEADER, ORDERS_NAME, ORDERS_SOURCE, REPO
+from test_secrets import PEM, VAULTED
 
 pytestmark = pytest.mark.installed_collection_only
 
@@ -25,6 +27,9 @@ OLD = {}  # what 0.8.0 left: slot, release
 
 def _socket(slot):
     return f"/run/{ORDERS}/{slot}/gunicorn.sock"
+
+
+STALE_SECRETS = f"/opt/{ORDERS}/shared/secrets/0123456789abcdef"
 
 
 def _vars(src, extra=None):
@@ -108,10 +113,15 @@ def test_upgrade_to_this_collection_under_load(host, orders_src):
     new_slot = "green" if old_slot == "blue" else "blue"
     stack.set_orders_version(orders_src, "2")
 
+    # A version of the secret files (group_vars/fastapi.yml gives the second app the same) that nothing
+    # names, as a rotation leaves once both slots moved on: this run removes it.
+    host.run_expect([0], "install -d -m 0750 %s && echo old > %s/KEY_FILE", STALE_SECRETS, STALE_SECRETS)
+
     offset = stack.access_log_size(host, ORDERS)
     window = stack.load(host, name=ORDERS_NAME, path="/orders/ping", release_header=ORDERS_HEADER, retry_stale=True)
     with window as summary:
         run = stack.run_playbook("pyops.fastapi.site", _vars(orders_src, LOCKED))
+    OLD["upgrade_run"] = run
     upstreams = stack.upstreams_since(host, offset, ORDERS, each_attempt=True)
     reloads = _reloads(run)
     print("upgrade window:", summary, "nginx reloads:", reloads, "upstreams:", dict(upstreams))
@@ -152,3 +162,14 @@ def test_upgrade_to_this_collection_under_load(host, orders_src):
     assert again.returncode == 0, again.failure()
     changed = {name: stats.get("changed") for name, stats in again.changed().items()}
     assert set(changed.values()) == {0}, (changed, [name for name, result in again.results() if result.get("changed")])
+
+
+def test_the_upgrade_removed_the_stale_secrets_and_printed_none(host):
+    run = OLD.get("upgrade_run")
+    assert run is not None, "the upgrade did not run (test above)"
+    env = host.file(f"/opt/{ORDERS}/shared/.env").content_string
+    live = re.search(rf"/opt/{ORDERS}/shared/secrets/([0-9a-f]{{16}})/", env).group(1)
+    assert host.check_output("ls /opt/%s/shared/secrets", ORDERS).split() == [live]
+    # No secret of group_vars/fastapi.yml (the vault value decrypted, a PEM line) in what the run printed.
+    for value in (VAULTED, PEM.splitlines()[1]):
+        assert value not in run.stdout, "a secret in the playbook's output"
