@@ -235,14 +235,14 @@ def test_two_apps_share_the_hosts(lb, app1, app2):
     assert _servers(lb, f"/etc/nginx/pyops/{ORDERS}.members.conf") == [
         f"server {ADDRESSES['app1']}:8081 max_fails=1 fail_timeout=5s;"
     ]
-    # A pyproject.toml + uv.lock project (converge.yml): installed from uv's export, with hashes.
-    stack.assert_venv_from_lock(app1, ORDERS, "uv")
+    # A pyproject.toml + poetry.lock project (converge.yml): installed from Poetry's export, with hashes.
+    stack.assert_venv_from_lock(app1, ORDERS, "poetry")
 
 
 ORDERS_VARS = {
     "pyops_fastapi_app_hosts": "orders_app",
     **stack.ORDERS_VARS,
-    "app_requirements_file": "uv.lock",
+    "app_requirements_file": "poetry.lock",
     "app_source": "local",
     "app_source_path": str(ORDERS_SOURCE),
     "nginx_backend_port": 8081,

@@ -36,9 +36,9 @@ def _vars(src, extra=None):
     return {**stack.ORDERS_VARS, "app_source": "local", "app_source_path": str(src), **(extra or {})}
 
 
-# The upgrade also moves the app from requirements.txt (which 0.8.0 reads) to its poetry.lock: a team
-# adopting Poetry with the new collection. The lock is exported by Poetry, installed with hashes.
-LOCKED = {"app_requirements_file": "poetry.lock"}
+# The upgrade also moves the app from requirements.txt (which 0.8.0 reads) to its uv.lock: a team
+# adopting uv with the new collection. The lock is exported by uv, installed with hashes.
+LOCKED = {"app_requirements_file": "uv.lock"}
 
 
 def _orders(host, path="/orders/ping"):
@@ -153,7 +153,7 @@ def test_upgrade_to_this_collection_under_load(host, orders_src):
     assert [line.split()[0] for line in running.splitlines()] == [stack.slot_unit(new_slot, ORDERS)], running
     ping = _orders(host)
     assert ping.json() == {"greeting": "hello", "version": "2"}, ping.text
-    stack.assert_venv_from_lock(host, ORDERS, "poetry")
+    stack.assert_venv_from_lock(host, ORDERS, "uv")
     assert ping.headers[ORDERS_HEADER.lower()] == stack.live_release(host, ORDERS) != old_release
     assert stack.fetch(host, "/health").status == 200
 

@@ -11,11 +11,6 @@ def _import_error(src):
     (src / "main.py").write_text("raise RuntimeError('this release cannot start')\n")
 
 
-def _never_ready(src):
-    main = src / "main.py"
-    main.write_text(main.read_text().replace("    health.mark_ready()\n", "    pass\n"))
-
-
 def _new_message(src):
     main = src / "main.py"
     main.write_text(main.read_text().replace('"Hello World"', '"Hello from a release whose hook fails"'))
@@ -30,9 +25,9 @@ CASES = {
         {},
         ["Gate the release on its own socket", "and will not: its unit", "this release cannot start"],
     ),
-    # A /ready with the wrong JSON takes the same path as this 503 (health_check fails the endpoint,
-    # naming the field: tests/unit/plugins/modules/test_health_check.py, test_json_mismatch_*).
-    "never-ready": (_never_ready, {}, ["Gate the release on its own socket", "/ready", "503"]),
+    # A release whose endpoint never answers as expected (a 503 /ready, the wrong JSON, a 404) keeps the
+    # gate polling until release_gate_timeout: test_c_second_app.py's app without the role's default
+    # endpoints (404), and tests/unit/plugins/modules/test_health_check.py (503, test_json_mismatch_*).
     "failing-hook": (
         _new_message,
         {
