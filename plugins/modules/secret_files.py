@@ -98,13 +98,13 @@ def _ensure_dir(path, gid, check_mode):
         if not check_mode:
             os.mkdir(path, 0o750)
             os.chown(path, 0, gid)
-            os.chmod(path, 0o750)
+            os.chmod(path, 0o750)  # noqa: S103  # the app's group enters it, no one else
         return True
     if (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, gid, 0o750):
         return False
     if not check_mode:
         os.chown(path, 0, gid)
-        os.chmod(path, 0o750)
+        os.chmod(path, 0o750)  # noqa: S103  # the app's group enters it, no one else
     return True
 
 
