@@ -310,8 +310,9 @@ ARGUMENT_SPEC = dict(
     app_user=dict(type="str", required=True),
     app_group=dict(type="str", required=True),
     env_file=dict(type="path", required=True),
-    secret_names=dict(type="list", elements="str", default=["SECRET_KEY", "DATABASE_URL"]),
-    secret_file_names=dict(type="list", elements="str", default=[]),
+    # Names of variables, not their values.
+    secret_names=dict(type="list", elements="str", default=["SECRET_KEY", "DATABASE_URL"], no_log=False),
+    secret_file_names=dict(type="list", elements="str", default=[], no_log=False),
     log_dir=dict(type="path", required=True),
     live_link=dict(type="path", required=True),
     slots=dict(type="dict", required=True),
