@@ -249,12 +249,18 @@ def second_run_once_locked(host, lock, playbook, extra_vars, result, max_seconds
         runner.join(timeout=900)
 
 
+# Base64 characters per command: one argument of a command line may hold at most 128 KiB (MAX_ARG_STRLEN).
+PUT_CHUNK = 96 * 1024
+
+
 def put_file(host, path, data, mode="0600"):
     """Write `data` (bytes) to `path` in the container, created by root with `mode` (through base64:
-    any bytes, no quoting)."""
-    host.run_expect(
-        [0], "umask 077 && echo %s | base64 -d > %s && chmod %s %s", base64.b64encode(data).decode(), path, mode, path
-    )
+    any bytes, no quoting; in pieces, so a file of any size fits on the command lines)."""
+    encoded = base64.b64encode(data).decode()
+    host.run_expect([0], "umask 077 && : > %s.b64", path)
+    for start in range(0, len(encoded), PUT_CHUNK):
+        host.run_expect([0], "echo %s >> %s.b64", encoded[start : start + PUT_CHUNK], path)
+    host.run_expect([0], "umask 077 && base64 -d %s.b64 > %s && rm %s.b64 && chmod %s %s", path, path, path, mode, path)
 
 
 @contextmanager

@@ -104,11 +104,8 @@ def repository(host, tmp_path_factory):
         archive = subprocess.run(
             ["tar", "-C", str(base), "-czf", "-", "orders.git"], check=True, capture_output=True
         ).stdout
-        host.run_expect(
-            [0],
-            "rm -rf /srv/git/orders.git && echo %s | base64 -d | tar -C /srv/git -xzf -",
-            base64.b64encode(archive).decode(),
-        )
+        stack.put_file(host, "/root/orders.git.tgz", archive)
+        host.run_expect([0], "rm -rf /srv/git/orders.git && tar -C /srv/git -xzf /root/orders.git.tgz")
 
     yield publish
     host.run("pkill -f /root/git-server.py; rm -f %s %s %s", SECRET_FILE, *WATCHED_SECRETS)
