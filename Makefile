@@ -68,7 +68,7 @@ installed-collection: $(STAMP) ## Build the tarball and install it into .cache/i
 molecule-all: $(STAMP) image installed-collection ## Every scenario (default on Debian 12 and 13; deploy, certbot on 12; cluster on 13)
 	PYOPS_DISTRO=debian12 scripts/molecule-test.sh default
 	PYOPS_DISTRO=debian13 PYOPS_INSTALLED_COLLECTIONS=$(CURDIR)/.cache/installed PYOPS_SKIP_DISTRO_INDEPENDENT=1 \
-	  PYOPS_DEFAULT_FRESH_CHECK=syntax scripts/molecule-test.sh default
+	  PYOPS_DEFAULT_FRESH_CHECK=syntax PYOPS_DEFAULT_IDEMPOTENCE=syntax scripts/molecule-test.sh default
 	PYOPS_DISTRO=debian12 scripts/molecule-test.sh deploy
 	PYOPS_DISTRO=debian12 scripts/molecule-test.sh certbot
 	PYOPS_DISTRO=debian13 PYOPS_INSTALLED_COLLECTIONS=$(CURDIR)/.cache/installed scripts/molecule-test.sh cluster
