@@ -62,7 +62,7 @@ def set_orders_version(src, version, extra_code=""):
 # Runs inside the container with its own python3: connects to 127.0.0.1 but sends the
 # public name as Host header and TLS SNI, like a client that resolved the name.
 PROBE = r"""
-import http.client, json, socket, ssl, sys
+import base64, http.client, json, socket, ssl, sys
 scheme, port, path, name, source = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 headers = {**json.loads(sys.argv[6]), "Host": name}
 conn = (http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection)(name, port, timeout=10)
@@ -75,8 +75,9 @@ if scheme == "https":
 conn.sock = sock
 conn.request("GET", path, headers=headers)
 resp = conn.getresponse()
-body = resp.read().decode("utf-8", "replace")
-print(json.dumps({"status": resp.status, "headers": {k.lower(): v for k, v in resp.getheaders()}, "body": body}))
+data = resp.read()
+print(json.dumps({"status": resp.status, "headers": {k.lower(): v for k, v in resp.getheaders()},
+                  "body": data.decode("utf-8", "replace"), "raw": base64.b64encode(data).decode()}))
 """
 
 
@@ -85,6 +86,8 @@ class Response:
         self.status = raw["status"]
         self.headers = raw["headers"]
         self.text = raw["body"]
+        # The body's bytes (a compressed one is not text).
+        self.content = base64.b64decode(raw["raw"])
 
     def json(self):
         return json.loads(self.text)

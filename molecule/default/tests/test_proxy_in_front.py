@@ -10,6 +10,7 @@ import json
 import uuid
 
 import pytest
+import stack
 from stack import APP, NAME
 
 # nginx's realip and gzip modules, the same on every distribution.
@@ -108,35 +109,6 @@ def test_the_rate_limit_counts_each_client_behind_the_cdn(host, cdn):
     assert len(refused) == heavy.count(429), len(refused)
 
 
-# Runs inside the container: one HTTPS request straight to the site from a source address, with the
-# given headers; prints the status, the response headers (lower-case names) and the body as latin-1.
-DIRECT_PY = r"""
-import http.client, json, socket, ssl, sys
-source, name, path, headers = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-
-class Https(http.client.HTTPSConnection):
-    def connect(self):
-        sock = socket.create_connection(("127.0.0.1", 443), 10, (source, 0))
-        self.sock = ctx.wrap_socket(sock, server_hostname=name)
-
-conn = Https(name, 443, context=ctx, timeout=10)
-conn.request("GET", path, headers=headers)
-resp = conn.getresponse()
-body = resp.read()
-print(json.dumps({"status": resp.status, "headers": {k.lower(): v for k, v in resp.getheaders()},
-                  "body": body.decode("latin-1")}))
-"""
-
-
-def direct(host, path, headers, source="127.0.0.1"):
-    return json.loads(
-        host.check_output("python3 -c %s %s %s %s %s", DIRECT_PY, source, NAME, path, json.dumps(headers))
-    )
-
-
 def test_the_allow_lists_see_the_client_and_a_forged_header_changes_nothing(host, cdn):
     statuses, log = through_cdn(
         host,
@@ -152,22 +124,23 @@ def test_the_allow_lists_see_the_client_and_a_forged_header_changes_nothing(host
 
     # Straight to the site from an address that is not a trusted proxy: its header is ignored.
     tag = f"pyops-direct-{uuid.uuid4().hex[:8]}"
-    answer = direct(host, "/health/detailed", {"User-Agent": tag, "X-Forwarded-For": "127.0.0.1"}, "127.0.0.12")
-    assert answer["status"] == 403, answer
+    answer = stack.fetch(
+        host, "/health/detailed", source="127.0.0.12", headers={"User-Agent": tag, "X-Forwarded-For": "127.0.0.1"}
+    )
+    assert answer.status == 403, answer.text
     line = host.check_output("grep -F %s /var/log/nginx/%s.access.log", tag, APP)
     assert line.startswith("127.0.0.12 "), line
 
 
 def test_json_is_compressed_for_clients_that_accept_gzip(host):
-    plain = direct(host, "/openapi.json", {})
-    compressed = direct(host, "/openapi.json", {"Accept-Encoding": "gzip"})
-    assert plain["status"] == compressed["status"] == 200, (plain["status"], compressed["status"])
-    assert "content-encoding" not in plain["headers"], plain["headers"]
-    assert compressed["headers"].get("content-encoding") == "gzip", compressed["headers"]
-    assert compressed["headers"].get("vary") == "Accept-Encoding", compressed["headers"]
-    body = compressed["body"].encode("latin-1")
-    assert json.loads(gzip.decompress(body)) == json.loads(plain["body"])
-    assert len(body) < len(plain["body"]) / 2, (len(body), len(plain["body"]))
+    plain = stack.fetch(host, "/openapi.json")
+    compressed = stack.fetch(host, "/openapi.json", headers={"Accept-Encoding": "gzip"})
+    assert plain.status == compressed.status == 200, (plain.status, compressed.status)
+    assert "content-encoding" not in plain.headers, plain.headers
+    assert compressed.headers.get("content-encoding") == "gzip", compressed.headers
+    assert compressed.headers.get("vary") == "Accept-Encoding", compressed.headers
+    assert json.loads(gzip.decompress(compressed.content)) == plain.json()
+    assert len(compressed.content) < len(plain.content) / 2, (len(compressed.content), len(plain.content))
     # Below nginx_gzip_min_length (1024 bytes): sent as it is.
-    small = direct(host, "/health", {"Accept-Encoding": "gzip"})
-    assert small["status"] == 200 and "content-encoding" not in small["headers"], small
+    small = stack.fetch(host, "/health", headers={"Accept-Encoding": "gzip"})
+    assert small.status == 200 and "content-encoding" not in small.headers, small.headers
