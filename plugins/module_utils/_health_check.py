@@ -440,8 +440,9 @@ class HealthChecker:
     """Poll a list of endpoints until all of them pass `successes` polls in a row, or a deadline passes.
 
     The keyword arguments are the module's options (see plugins/modules/health_check.py); `clock` and
-    `sleep` can be replaced in tests. `gone`, when given, is called after each failing poll: it returns why
-    the server can no longer pass (its process exited), which ends the wait at once, or None.
+    `sleep` can be replaced in tests. `gone`, when given, is called after each failing poll, once when the
+    endpoints pass and after each poll of the watch: it returns why the server can no longer pass (its process,
+    or another process of the release, exited), which ends the wait at once, or None.
     """
 
     def __init__(
@@ -706,6 +707,13 @@ class HealthChecker:
                     streak += 1
                     if streak >= self.successes:
                         passed = now - started
+                        # A process of the release that does not answer HTTP (a queue worker) may have
+                        # died while the endpoints passed.
+                        reason = self.gone() if self.gone else None
+                        if reason:
+                            result = self.result(attempts, self.clock() - started)
+                            result["msg"] = f"The endpoints passed, but {reason}."
+                            raise HealthCheckError(result["msg"], result)
                         if self.watch > 0:
                             attempts = self.keep_watching(attempts, started)
                         return self.success(attempts, passed)

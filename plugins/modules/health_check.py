@@ -205,11 +205,15 @@ options:
     default: 1
   unit:
     description:
-      - A systemd unit that runs the server, for example V(app@green.service). After each failing poll the module
-        reads its state (C(systemctl show)); when it has stopped, failed or been restarted since it was started,
-        the server can no longer pass, and the module fails at once saying so instead of waiting for
-        O(wait_timeout). A unit that starts for the first time (C(activating)) is waited for.
-    type: str
+      - The systemd units that run the server, for example V(app@green.service), and the other processes of the
+        same release (a queue worker). After each failing poll, once when the endpoints pass and after each poll
+        of O(watch), the module reads their state (C(systemctl show)); when one has stopped, failed or been
+        restarted since it was started, the release can no longer pass, and the module fails at once saying so
+        instead of waiting for O(wait_timeout). A unit that starts for the first time (C(activating)) is
+        waited for.
+      - A list since 0.9.0 (a single name is still accepted).
+    type: list
+    elements: str
   watch:
     description:
       - Seconds to keep checking after the endpoints have passed, polling every O(max_interval). The first
@@ -396,7 +400,7 @@ def main():
             backoff=dict(type="float", default=1.5),
             max_interval=dict(type="float", default=0.2),
             successes=dict(type="int", default=1),
-            unit=dict(type="str"),
+            unit=dict(type="list", elements="str"),
             watch=dict(type="float", default=0),
         ),
         required_one_of=[("url", "unix_socket")],
@@ -412,11 +416,19 @@ def main():
     invocation = {"module_args": remove_values(dict(module.params, url=redact_url(url)), module.no_log_values)}
 
     params = dict(module.params)
-    unit = params.pop("unit")
-    if unit:
+    units = params.pop("unit") or []
+    if units:
         systemctl = module.get_bin_path("systemctl", required=True)
-        argv = [systemctl, "show", "--property=" + ",".join(UNIT_PROPERTIES), "--", unit]
-        params["gone"] = lambda: unit_stopped(unit, module.run_command(argv)[1])
+
+        def gone():
+            for unit in units:
+                argv = [systemctl, "show", "--property=" + ",".join(UNIT_PROPERTIES), "--", unit]
+                reason = unit_stopped(unit, module.run_command(argv)[1])
+                if reason:
+                    return reason
+            return None
+
+        params["gone"] = gone
 
     try:
         checker = HealthChecker(**params)

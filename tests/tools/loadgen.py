@@ -80,7 +80,7 @@ class Worker(threading.Thread):
         if self.method == "POST":
             body = json.dumps({"sent": self.sent}).encode()
             headers = {"Host": self.args.name, "Content-Type": "application/json"}
-            self.conn.request("POST", self.args.path, body=body, headers=headers)
+            self.conn.request("POST", self.args.post_path or self.args.path, body=body, headers=headers)
         else:
             self.conn.request("GET", self.args.path, headers={"Host": self.args.name})
         resp = self.conn.getresponse()
@@ -147,6 +147,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8, help="connections that send GETs")
     parser.add_argument("--post-connections", type=int, default=0, help="connections that send POSTs")
     parser.add_argument("--post-status", type=int, default=405, help="the status a POST is answered with")
+    parser.add_argument("--post-path", default="", help="where POSTs go (default: --path)")
     parser.add_argument("--retry-stale", action="store_true", help="resend a GET once on a stale keep-alive connection")
     parser.add_argument("--rate", type=float, default=0.0, help="requests per second per connection (0: no limit)")
     parser.add_argument("--timeout", type=float, default=10.0)

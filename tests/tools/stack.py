@@ -267,34 +267,51 @@ def put_file(host, path, data, mode="0600"):
 
 
 @contextmanager
-def load(host, name=NAME, path="/", connections=4, rate=25, release_header="X-App-Release", retry_stale=False):
-    """Bounded load through nginx for the duration of the with-block: `connections` sending GETs and
-    2 sending POSTs to `path`, nothing retried unless `retry_stale` (see tests/tools/loadgen.py);
-    yields a dict that holds the load generator's summary afterwards."""
+def load(
+    host,
+    name=NAME,
+    path="/",
+    connections=4,
+    rate=25,
+    release_header="X-App-Release",
+    retry_stale=False,
+    post_path="",
+    post_status=405,
+):
+    """Bounded load through nginx for the duration of the with-block: `connections` sending GETs to
+    `path` and 2 sending POSTs to `post_path` (default `path`: the apps answer 405 there, `post_status`),
+    nothing retried unless `retry_stale` (see tests/tools/loadgen.py); yields a dict that holds the load
+    generator's summary afterwards."""
     put_file(host, "/root/loadgen.py", LOADGEN.read_bytes())
     host.run_expect([0], "rm -f /root/load.json /root/load.stop")
-    argv = [
-        "python3",
-        "/root/loadgen.py",
-        "--name",
-        name,
-        "--path",
-        path,
-        "--connections",
-        str(connections),
-        "--post-connections",
-        "2",
-        "--rate",
-        str(rate),
-        "--max-seconds",
-        "600",
-        "--stop-file",
-        "/root/load.stop",
-        "--out",
-        "/root/load.json",
-        "--release-header",
-        release_header,
-    ] + (["--retry-stale"] if retry_stale else [])
+    argv = (
+        [
+            "python3",
+            "/root/loadgen.py",
+            "--name",
+            name,
+            "--path",
+            path,
+            "--connections",
+            str(connections),
+            "--post-connections",
+            "2",
+            "--rate",
+            str(rate),
+            "--max-seconds",
+            "600",
+            "--stop-file",
+            "/root/load.stop",
+            "--out",
+            "/root/load.json",
+            "--release-header",
+            release_header,
+            "--post-status",
+            str(post_status),
+        ]
+        + (["--retry-stale"] if retry_stale else [])
+        + (["--post-path", post_path] if post_path else [])
+    )
     host.run_expect([0], "setsid " + " ".join(shlex.quote(a) for a in argv) + " </dev/null >/root/load.log 2>&1 &")
     # No wait before the change: a playbook reads and checks for seconds before it changes anything.
     summary = {}
@@ -439,12 +456,22 @@ def deploy_under_load(
     each_attempt=False,
     during=None,
     retry_stale=False,
+    post_path="",
+    post_status=405,
 ):
     """Run a playbook while load runs through `host`'s nginx; returns (run, load summary, upstreams
     nginx used: see upstreams_since and its each_attempt). `during`: a context manager entered before
-    the load starts and left after it stops (a watcher)."""
+    the load starts and left after it stops (a watcher). `post_path`, `post_status`: see load."""
     offset = access_log_size(host, app)
-    window = load(host, name=name, path=path, release_header=header, retry_stale=retry_stale)
+    window = load(
+        host,
+        name=name,
+        path=path,
+        release_header=header,
+        retry_stale=retry_stale,
+        post_path=post_path,
+        post_status=post_status,
+    )
     with during or nullcontext(), window as summary:
         run = run_playbook(playbook, extra_vars)
     return run, summary, upstreams_since(host, offset, app, each_attempt=each_attempt)

@@ -1,9 +1,12 @@
 """A second app of another shape on the same host (molecule/deploy/apps/orders): package module
 path, health endpoints under /_status with their own JSON, settings from plain environment
-variables, its own name and release header. Deployed with its own endpoint list, changed under
-load, refused by the gate with the wrong endpoints, rolled back on demand."""
+variables, its own name and release header, a queue worker and a scheduled job. Deployed with its
+own endpoint list, changed under load (web, worker and job together), refused by the gate with the
+wrong endpoints, rolled back on demand."""
 
+import json
 import shutil
+import time
 
 import pytest
 import stack
@@ -22,6 +25,26 @@ def orders_source(tmp_path_factory):
     return src
 
 
+# A queue worker and a scheduled job (issue 21), sharing a SQLite queue in the app's state directory
+# (/var/lib/orders-api) with the web app, which enqueues a job for each POST /orders/jobs. The worker
+# finishes its job on SIGINT only (orders/worker.py): the deploy must send the stop signal it is given.
+PROCESSES = {
+    "systemd_state_directory": True,
+    "app_processes": [
+        {"name": "worker", "command": "python -m orders.worker", "stop_signal": "SIGINT", "stop_timeout": 20}
+    ],
+    "app_timers": [{"name": "tick", "command": "python -m orders.tick", "on_calendar": "*:*:0/5"}],
+}
+WORKER, TIMER = f"{ORDERS}.worker", f"{ORDERS}.tick"
+QUEUE = f"/var/lib/{ORDERS}/queue.db"
+# Reads the queue as root: the jobs (id, enqueued_by, state, runs, done_by) and the ticks (build, at).
+READ_QUEUE = (
+    "import json, sqlite3, sys; db = sqlite3.connect(sys.argv[1]); print(json.dumps({"
+    "'jobs': db.execute('SELECT id, enqueued_by, state, runs, done_by FROM jobs').fetchall(),"
+    "'ticks': db.execute('SELECT build, at FROM ticks').fetchall()}))"
+)
+
+
 def _vars(src, **extra):
     return {
         **stack.ORDERS_VARS,
@@ -30,8 +53,27 @@ def _vars(src, **extra):
         # Imports the release's package in a hook (as a migration would): deploys and the rollback
         # run it in the unit's sandbox (issue 18, finding 3).
         "release_hooks": HOOKS,
+        **PROCESSES,
         **extra,
     }
+
+
+def _queue(host):
+    return json.loads(host.check_output("python3 -c %s %s", READ_QUEUE, QUEUE))
+
+
+def _state(host, unit):
+    return host.run("systemctl is-active %s", unit).stdout.strip()
+
+
+def _wait_for(predicate, what, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {seconds} s")
 
 
 def test_first_deploy_next_to_the_bundled_app(orders, bundled, orders_source):
@@ -45,6 +87,17 @@ def test_first_deploy_next_to_the_bundled_app(orders, bundled, orders_source):
     # The bundled app is untouched and still serves.
     assert bundled.live_release() == bundled_release
     assert bundled.fetch("/health").status == 200
+    # The worker runs in the live slot with the stop signal it was given; the timer is on, now and at boot,
+    # and its job runs in the live release.
+    live = orders.live_slot()
+    assert _state(orders.host, f"{WORKER}@{live}.service") == "active"
+    signal = orders.host.check_output("systemctl show -P KillSignal %s", f"{WORKER}@{live}.service")
+    assert signal == "2", signal  # SIGINT
+    assert _state(orders.host, f"{TIMER}.timer") == "active"
+    assert orders.host.run("systemctl is-enabled %s", f"{TIMER}.timer").stdout.strip() == "enabled"
+    ticks = _wait_for(lambda: _queue(orders.host)["ticks"], "a tick of the first release", seconds=20)
+    assert {build for build, _at in ticks} == {FIRST_BUILD[0]}, ticks
+    assert orders.host.check_output("stat -c %%U:%%a /var/lib/%s", ORDERS) == f"{ORDERS}:750"
 
 
 def test_audit_reads_the_apps_own_endpoints(orders):
@@ -63,18 +116,42 @@ def test_audit_reads_the_apps_own_endpoints(orders):
     assert "/_status/live 200" in row["observed"], row
 
 
-def test_code_change_under_load(orders, orders_source):
+def test_code_change_under_load_moves_web_worker_and_timer_together(orders, orders_source):
+    """The POSTs enqueue jobs (202) before, during and after the switch: each runs exactly once, the old
+    release's worker finishes its job on its stop signal after the switch, the new one takes over, and
+    the scheduled job runs the new release."""
     slot, build = orders.live_slot(), orders.live_release()
     stack.set_orders_version(orders_source, "2")
 
-    run, summary, upstreams = orders.deploy_under_load(_vars(orders_source), path="/orders/ping", header=ORDERS_HEADER)
+    run, summary, upstreams = orders.deploy_under_load(
+        _vars(orders_source), path="/orders/ping", header=ORDERS_HEADER, post_path="/orders/jobs", post_status=202
+    )
 
     assert run.returncode == 0, run.failure()
     assert_no_request_failed(summary)
-    assert set(summary["releases"]) == {build, orders.live_release()}, summary
+    new = orders.live_release()
+    assert set(summary["releases"]) == {build, new}, summary
     assert set(upstreams) == {orders.live_socket}, upstreams
     assert orders.live_slot() != slot
     assert orders.fetch("/orders/ping").json()["version"] == "2"
+
+    # Every job the web app accepted ran once, and both releases enqueued and ran some.
+    accepted = summary["statuses"]["POST 202"]
+    jobs = _wait_for(
+        lambda: (queue := _queue(orders.host)["jobs"]) and all(job[2] == "done" for job in queue) and queue,
+        "every job done",
+    )
+    assert len(jobs) == accepted, (len(jobs), summary)
+    assert {job[3] for job in jobs} == {1}, [job for job in jobs if job[3] != 1]
+    assert {job[4] for job in jobs} == {build, new}, {job[4] for job in jobs}
+    assert {job[1] for job in jobs} == {build, new}
+    # The old slot's worker stopped after the switch, warm (SIGINT); the new one runs.
+    assert _state(orders.host, f"{WORKER}@{slot}.service") == "inactive"
+    assert _state(orders.host, f"{WORKER}@{orders.live_slot()}.service") == "active"
+    journal = orders.host.check_output("journalctl --no-pager -o cat -u %s", f"{WORKER}@{slot}.service")
+    assert f"worker of {build} stopped on SIGINT after " in journal, journal[-2000:]
+    # The scheduled job now runs the new release.
+    _wait_for(lambda: new in {tick[0] for tick in _queue(orders.host)["ticks"]}, "a tick of the new release", 20)
 
 
 def test_the_bundled_apps_endpoints_do_not_fit(orders, orders_source):
@@ -107,6 +184,8 @@ def test_rollback_on_demand_to_a_named_release(orders, orders_source):
         "release_health_endpoints": ORDERS_ENDPOINTS,
         "release_rollback_to": first,
         "release_hooks": HOOKS,
+        # The same processes as the deploys: the rollback gates, watches and stops them with the slots.
+        **PROCESSES,
     }
 
     run, summary, upstreams = orders.deploy_under_load(
@@ -118,6 +197,8 @@ def test_rollback_on_demand_to_a_named_release(orders, orders_source):
     assert orders.live_release() == first
     assert orders.live_slot() != slot
     assert orders.fetch("/orders/ping").json()["version"] == "1"
+    assert _state(orders.host, f"{WORKER}@{slot}.service") == "inactive"
+    assert _state(orders.host, f"{WORKER}@{orders.live_slot()}.service") == "active"
     hooks = [result for name, result in run.results() if name.endswith("Run the hook")]
     assert len(hooks) == 1 and hooks[0]["rc"] == 0, hooks
     assert hooks[0]["cmd"][0] == "systemd-run" and "--property=ProtectSystem=strict" in hooks[0]["cmd"], hooks

@@ -83,6 +83,11 @@ def test_controller_killed_before_and_after_the_switch_then_a_rerun(orders, orde
     assert len(set(orders.releases()) - releases_before) == 2, orders.releases()
     finished = [result for name, result in run.results() if name.endswith("Finish a switch an interrupted run left")]
     assert finished and not finished[0].get("skipped"), finished
+    # These runs no longer give the app the worker and the timer of test_c_second_app.py: their units are
+    # gone and nothing of them runs.
+    assert orders.host.run("ls /etc/systemd/system/%s.*", ORDERS).stdout == ""
+    running = orders.host.run("systemctl list-units --no-legend --plain %s", f"{ORDERS}.*").stdout
+    assert running.strip() == "", running
 
 
 # Kills its gunicorn master (SIGKILL) 15 s after a worker imports it: it passes the gate, and dies

@@ -830,9 +830,9 @@ def unit_state(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
     monkeypatch.setenv("PYOPS_TEST_UNIT_DIR", str(tmp_path))
 
-    def set_state(**properties):
+    def set_state(unit="app@green.service", **properties):
         text = "".join(f"{key}={value}\n" for key, value in properties.items())
-        (tmp_path / "app@green.service").write_text(text)
+        (tmp_path / unit).write_text(text)
 
     set_state.calls = lambda: (tmp_path / "calls").read_text().splitlines() if (tmp_path / "calls").exists() else []
     return set_state
@@ -863,8 +863,8 @@ def test_a_unit_still_starting_is_waited_for(app, serve, unit_state):
     result = run(url=serve(app), unit="app@green.service", wait_timeout=30)
 
     assert result["attempts"] > 1
-    # Read after each failing poll only.
-    assert len(unit_state.calls()) == result["attempts"] - 1
+    # Read after each failing poll and once when the endpoints passed.
+    assert len(unit_state.calls()) == result["attempts"]
 
 
 @pytest.mark.parametrize(
@@ -886,6 +886,31 @@ def test_which_unit_states_mean_the_server_is_gone(properties, stopped):
     assert (unit_stopped("app@green.service", output) is not None) == stopped
 
 
+def test_a_process_of_the_release_that_died_fails_the_gate_though_the_endpoints_pass(app, serve, unit_state):
+    """The release role passes the slot's web unit and its processes (app_processes): a queue worker that
+    exited fails the gate even when the web server answers at the first poll."""
+    app.route("/health", body={"status": "ok"})
+    app.route("/ready", body={"status": "ready"})
+    unit_state(ActiveState="active", SubState="running", Result="success", NRestarts=0, ExecMainStatus=0)
+    unit_state(
+        "app.worker@green.service",
+        ActiveState="activating",
+        SubState="auto-restart",
+        Result="exit-code",
+        NRestarts=0,
+        ExecMainStatus=1,
+    )
+
+    result = fail(url=serve(app), unit=["app@green.service", "app.worker@green.service"], wait_timeout=30)
+
+    assert result["attempts"] == 1
+    assert result["msg"] == (
+        "The endpoints passed, but its unit app.worker@green.service is activating/auto-restart (result exit-code, "
+        "main process exit status 1, restarted 0 times)."
+    ), result["msg"]
+    assert unit_state.calls() == ["--property=ActiveState,SubState,Result,NRestarts,ExecMainStatus"] * 2
+
+
 # --- watch: keep checking after the endpoints passed ----------------------------------------------------------
 
 
@@ -897,9 +922,9 @@ def test_watch_keeps_checking_and_passes_when_nothing_fails(app, serve, unit_sta
     result = run(url=serve(app), unit="app@green.service", watch=1.0)
 
     assert time.monotonic() - started >= 1.0
-    # Polled every max_interval (0.2 s) while watched, the unit read after each poll.
+    # Polled every max_interval (0.2 s) while watched, the unit read when the endpoints passed and after each poll.
     assert result["attempts"] >= 5
-    assert len(unit_state.calls()) == result["attempts"] - 1
+    assert len(unit_state.calls()) == result["attempts"]
     assert result["msg"].endswith(", and kept passing for the 1 s watched."), result["msg"]
 
 

@@ -165,6 +165,23 @@ CORPUS = {
         },
         ["", "a" * 65537, "caf\u00e9", "key\x1b[31m"],
     ),
+    # app_processes and app_timers: a unit's name part, a shell command run on purpose (quoted into
+    # ExecStart=), systemd's calendar syntax (also checked on the host by systemd-analyze calendar).
+    "app_processes[name]": ("app", "queue-worker", {}, ["Worker", "a.b", "a_b", "-x", "a" * 32, "", "a b", "a@b"]),
+    "app_processes[command]": (
+        "app",
+        "celery -A proj worker --concurrency=2 --logfile=$STATE_DIRECTORY/w.log",
+        ONE_LINE_ANYTHING,
+        ["", "   ", "celery worker\nExecStartPre=+/bin/id"],
+    ),
+    "app_timers[name]": ("app", "nightly-report", {}, ["Nightly", "a.b", "x" * 40, "", "a/b", "-x"]),
+    "app_timers[command]": ("app", "python -m proj.report --since '1 day'", ONE_LINE_ANYTHING, ["", "\t"]),
+    "app_timers[on_calendar]": (
+        "app",
+        "Mon..Fri *-*-* 03:00:00 Europe/Berlin",
+        {"'..'": "not a path: a range of weekdays is written with '..' (systemd-analyze calendar checks the rest)"},
+        ["", "daily; id", "daily\n[Service]", "$(id)", "'daily'", "%n", "daily #x", "daily\\"],
+    ),
     "app_server_packages": (
         "app",
         "uvicorn[standard]==0.38.0",

@@ -56,6 +56,11 @@ DICT_GOOD = {
     "systemd_extra_directives": ("LimitNOFILE", "65536"),
     "gunicorn_extra_settings": ("backlog", "2048"),
 }
+# List-of-dicts options: an entry they accept, whose field a case replaces (release_hooks' default otherwise).
+LIST_GOOD = {
+    "app_processes": {"name": "worker", "command": "celery -A proj worker"},
+    "app_timers": {"name": "report", "command": "python -m proj.report", "on_calendar": "daily"},
+}
 # Good values the checks also look up: a local source must exist on the controller.
 GOOD = {"app_source_path": str(ROOT / "roles" / "app" / "files" / "example_app")}
 
@@ -97,7 +102,8 @@ def _assignment(option, value):
         good_key, good_value = DICT_GOOD.get(name, ("GOOD_NAME", "x"))
         return {name: {value: good_value} if field == "name" else {good_key: value}}
     if field:
-        good = dict(spec["default"][0]) if spec.get("default") else {"name": "migrate", "command": "true"}
+        fallback = dict(spec["default"][0]) if spec.get("default") else {"name": "migrate", "command": "true"}
+        good = LIST_GOOD.get(name, fallback)
         return {name: [{**good, field: value}]}
     if name == "app_server_packages":
         # The list must keep its gunicorn pin: the value replaces the other package.

@@ -5,7 +5,9 @@ read from plain environment variables, and its own release header."""
 import os
 from pathlib import Path
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
+
+from orders.queue import connect, enqueue
 
 # releases/<id>/orders/api/asgi.py: the release directory names the build.
 BUILD = Path(__file__).resolve().parents[2].name
@@ -36,3 +38,13 @@ async def ready(response: Response) -> dict:
 @application.get("/orders/ping")
 async def ping() -> dict:
     return {"greeting": GREETING, "version": VERSION}
+
+
+# The job queue (orders/queue.py): only where the deploy gives the app a state directory.
+@application.post("/orders/jobs", status_code=202)
+def enqueue_job(request: Request) -> dict:
+    db = connect()
+    try:
+        return {"job": enqueue(db, request.headers.get("content-length", ""))}
+    finally:
+        db.close()
