@@ -433,12 +433,36 @@ def access_log_size(host, app=APP):
     return int(host.check_output("stat -c %%s /var/log/nginx/%s.access.log", app))
 
 
+# A line of the site's access log in the combined format (nginx_access_log_format: combined).
+COMBINED_LINE = re.compile(
+    r'(?P<remote_addr>\S+) .*?"(?P<request>[^"]*)" (?P<status>\d{3}) .* upstream=(?P<upstream>.*?) rt='
+)
+
+
+def access_log_entry(line):
+    """A line of an app's nginx access log, in either format (nginx_access_log_format), as a dict with at
+    least remote_addr, request, status (an int) and upstream; None for a line of neither."""
+    if line.startswith("{"):
+        entry = json.loads(line)
+        # As the combined format writes it: '-' for a request nginx answered itself.
+        return {**entry, "upstream": entry["upstream"] or "-"}
+    match = COMBINED_LINE.match(line)
+    return {**match.groupdict(), "status": int(match["status"])} if match else None
+
+
+def access_log(host, app=APP, offset=0, grep=""):
+    """The entries (access_log_entry) nginx logged for `app` after byte `offset`, those whose line holds
+    `grep` only when it is given."""
+    out = host.check_output("tail -c +%s /var/log/nginx/%s.access.log", str(offset + 1), app)
+    entries = (access_log_entry(line) for line in out.splitlines() if grep in line)
+    return [entry for entry in entries if entry is not None]
+
+
 def upstreams_since(host, offset, app=APP, each_attempt=False):
     """The upstream field ($upstream_addr) of each request nginx logged after byte `offset`, a list.
     each_attempt: instead, how often nginx tried each address (a request that nginx retried on a new
     connection lists the address twice, "a, a"), a Counter."""
-    out = host.check_output("tail -c +%s /var/log/nginx/%s.access.log", str(offset + 1), app)
-    fields = [line.split(" upstream=", 1)[1].split(" rt=", 1)[0] for line in out.splitlines() if " upstream=" in line]
+    fields = [entry["upstream"] for entry in access_log(host, app, offset)]
     if each_attempt:
         return Counter(address.strip() for field in fields for address in field.split(","))
     return fields

@@ -87,8 +87,7 @@ def cdn(host):
 def through_cdn(host, plan):
     tag = f"pyops-cdn-{uuid.uuid4().hex[:8]}"
     statuses = json.loads(host.check_output("python3 -c %s %s %s", CLIENTS_PY, json.dumps(plan), tag))
-    log = host.check_output("grep -F %s /var/log/nginx/%s.access.log || true", tag, APP).splitlines()
-    return statuses, log
+    return statuses, stack.access_log(host, APP, grep=tag)
 
 
 def test_the_rate_limit_counts_each_client_behind_the_cdn(host, cdn):
@@ -102,10 +101,10 @@ def test_the_rate_limit_counts_each_client_behind_the_cdn(host, cdn):
     assert heavy.count(429) >= 20, statuses
     assert statuses["light"] == [200] * 10, statuses
     # The access log names the clients, never the CDN.
-    sources = {line.split(" ", 1)[0] for line in log}
+    sources = {entry["remote_addr"] for entry in log}
     assert sources == {"127.0.0.10", "127.0.0.11"}, sources
     assert len(log) == len(heavy) + 10, len(log)
-    refused = [line for line in log if line.startswith("127.0.0.10 ") and '" 429 ' in line]
+    refused = [entry for entry in log if entry["remote_addr"] == "127.0.0.10" and entry["status"] == 429]
     assert len(refused) == heavy.count(429), len(refused)
 
 
@@ -120,7 +119,7 @@ def test_the_allow_lists_see_the_client_and_a_forged_header_changes_nothing(host
         },
     )
     assert statuses == {"loopback": [200], "forged": [403]}, statuses
-    assert {line.split(" ", 1)[0] for line in log} == {"127.0.0.1", "127.0.0.13"}, log
+    assert {entry["remote_addr"] for entry in log} == {"127.0.0.1", "127.0.0.13"}, log
 
     # Straight to the site from an address that is not a trusted proxy: its header is ignored.
     tag = f"pyops-direct-{uuid.uuid4().hex[:8]}"
@@ -128,8 +127,8 @@ def test_the_allow_lists_see_the_client_and_a_forged_header_changes_nothing(host
         host, "/health/detailed", source="127.0.0.12", headers={"User-Agent": tag, "X-Forwarded-For": "127.0.0.1"}
     )
     assert answer.status == 403, answer.text
-    line = host.check_output("grep -F %s /var/log/nginx/%s.access.log", tag, APP)
-    assert line.startswith("127.0.0.12 "), line
+    (entry,) = stack.access_log(host, APP, grep=tag)
+    assert entry["remote_addr"] == "127.0.0.12", entry
 
 
 def test_json_is_compressed_for_clients_that_accept_gzip(host):

@@ -1,5 +1,6 @@
 """What a user of the deployed stack cares about, checked on the running container."""
 
+import json
 import re
 import time
 
@@ -181,6 +182,35 @@ def test_gunicorn_logs_no_line_per_request(host, fetch):
     assert nginx_log.stdout.strip() == "1", nginx_log.stdout
     journal = host.run("journalctl -u %s --since -2min --no-pager -o cat", unit)
     assert marker not in journal.stdout
+
+
+def test_access_log_lines_are_json_a_client_cannot_break(host):
+    """nginx_access_log_format: json (this scenario's group_vars): one object per request, the client's
+    quotes and backslashes kept inside their string (escape=json)."""
+    tag = f"pyops-json-{time.monotonic_ns()}"
+    agent = tag + ' "status": 999, \\"x'
+    assert stack.fetch(host, "/ready?from=json", headers={"User-Agent": agent}).status == 200
+    (line,) = host.check_output("grep -F %s /var/log/nginx/fastapi-app.access.log", tag).splitlines()
+    entry = json.loads(line)
+    assert entry["user_agent"] == agent, entry
+    assert entry["status"] == 200 and entry["request"] == "GET /ready?from=json HTTP/1.1", entry
+    assert entry["upstream"] == "unix:/opt/fastapi-app/live.sock", entry
+    assert entry["remote_addr"] == "127.0.0.1" and entry["host"] == stack.NAME, entry
+    assert isinstance(entry["request_time"], float) and len(entry["request_id"]) == 32, entry
+
+
+def test_log_files_are_rotated(host):
+    """app_logrotate: the *.log files under shared/logs are rotated as the app user, the writer's file
+    kept (copytruncate); logrotate is installed and its timer on, which also rotates nginx's logs."""
+    log = f"/opt/{APP}/shared/logs/rotation-test.log"
+    host.run_expect([0], "runuser -u %s -- sh -c %s", APP, f"echo first > {log}")
+    host.run_expect([0], "logrotate -f /etc/logrotate.d/pyops-%s", APP)
+    assert host.file(log + ".1").content_string == "first\n"
+    assert host.file(log).size == 0 and host.file(log).user == APP
+    assert host.file(log + ".1").user == APP
+    assert host.run("systemctl is-enabled logrotate.timer").stdout.strip() == "enabled"
+    assert host.file("/etc/logrotate.d/nginx").exists
+    host.run_expect([0], "rm -f %s %s.1", log, log)
 
 
 def test_systemd_restarts_killed_master(host, fetch):

@@ -54,6 +54,8 @@ def _vars(src, **extra):
         # run it in the unit's sandbox (issue 18, finding 3).
         "release_hooks": HOOKS,
         **PROCESSES,
+        # Server-sent events pass each event at once (issue 21): see test_events_stream_through_their_location.
+        "nginx_extra_locations": [{"path": "/orders/stream", "read_timeout": "1h", "buffering": False}],
         **extra,
     }
 
@@ -98,6 +100,38 @@ def test_first_deploy_next_to_the_bundled_app(orders, bundled, orders_source):
     ticks = _wait_for(lambda: _queue(orders.host)["ticks"], "a tick of the first release", seconds=20)
     assert {build for build, _at in ticks} == {FIRST_BUILD[0]}, ticks
     assert orders.host.check_output("stat -c %%U:%%a /var/lib/%s", ORDERS) == f"{ORDERS}:750"
+
+
+# Reads an event stream through nginx: when the first event arrived, when the stream ended, how many events.
+STREAM_PY = r"""
+import json, socket, ssl, sys, time
+path, name = sys.argv[1], sys.argv[2]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", 443), timeout=10), server_hostname=name)
+sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
+started, first, data = time.monotonic(), None, b""
+while chunk := sock.recv(65536):
+    data += chunk
+    if first is None and b"data: 0" in data:
+        first = time.monotonic() - started
+print(json.dumps({"first": first, "total": time.monotonic() - started, "events": data.count(b"data: ")}))
+"""
+
+
+def test_events_stream_through_their_location(orders):
+    """nginx_extra_locations: /orders/stream (buffering off) passes each event as the app sends it (three,
+    a second apart); the same stream at a path of the site's default location arrives only whole."""
+    unbuffered = json.loads(orders.host.check_output("python3 -c %s %s %s", STREAM_PY, "/orders/stream", ORDERS_NAME))
+    buffered = json.loads(
+        orders.host.check_output("python3 -c %s %s %s", STREAM_PY, "/orders/stream-buffered", ORDERS_NAME)
+    )
+    assert unbuffered["events"] == buffered["events"] == 3, (unbuffered, buffered)
+    assert unbuffered["first"] < 0.9 and unbuffered["total"] >= 1.9, unbuffered
+    assert buffered["first"] >= 1.9, buffered
+    site = orders.host.check_output("cat /etc/nginx/sites-available/%s.conf", ORDERS)
+    assert "location ^~ /orders/stream {\n        proxy_read_timeout 1h;\n        proxy_buffering off;\n" in site
 
 
 def test_audit_reads_the_apps_own_endpoints(orders):

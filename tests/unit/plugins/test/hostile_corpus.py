@@ -182,6 +182,16 @@ CORPUS = {
         {"'..'": "not a path: a range of weekdays is written with '..' (systemd-analyze calendar checks the rest)"},
         ["", "daily; id", "daily\n[Service]", "$(id)", "'daily'", "%n", "daily #x", "daily\\"],
     ),
+    # nginx_extra_locations: a location's path and its times and size, written into the site file.
+    "nginx_extra_locations[path]": (
+        "nginx",
+        "/events/",
+        {},
+        ["/", "//", "events", "/health", "/health/detailed/x", "/docs/x", "/openapi.json", "/static/x", "/a b", "/a;b"],
+    ),
+    "nginx_extra_locations[read_timeout]": ("nginx", "1h", {}, ["1 h", "-1s", "1h;", "forever", ""]),
+    "nginx_extra_locations[send_timeout]": ("nginx", "300s", {}, ["300 s", "0x10", "1h}"]),
+    "nginx_extra_locations[client_max_body_size]": ("nginx", "1g", {}, ["1 g", "1t", "-1m", "1g;", ""]),
     "app_server_packages": (
         "app",
         "uvicorn[standard]==0.38.0",

@@ -60,6 +60,7 @@ DICT_GOOD = {
 LIST_GOOD = {
     "app_processes": {"name": "worker", "command": "celery -A proj worker"},
     "app_timers": {"name": "report", "command": "python -m proj.report", "on_calendar": "daily"},
+    "nginx_extra_locations": {"path": "/events/"},
 }
 # Good values the checks also look up: a local source must exist on the controller.
 GOOD = {"app_source_path": str(ROOT / "roles" / "app" / "files" / "example_app")}

@@ -2,10 +2,12 @@
 (orders.api.asgi:application), health endpoints under /_status with their own JSON, settings
 read from plain environment variables, and its own release header."""
 
+import asyncio
 import os
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
 
 from orders.queue import connect, enqueue
 
@@ -48,3 +50,17 @@ def enqueue_job(request: Request) -> dict:
         return {"job": enqueue(db, request.headers.get("content-length", ""))}
     finally:
         db.close()
+
+
+async def _events():
+    for number in range(3):
+        yield f"data: {number}\n\n"
+        await asyncio.sleep(1)
+
+
+# Server-sent events: three, a second apart. The deploy tests route /orders/stream through a location
+# of its own without buffering (nginx_extra_locations); /orders/stream-buffered takes the site's default.
+@application.get("/orders/stream")
+@application.get("/orders/stream-buffered")
+async def stream() -> StreamingResponse:
+    return StreamingResponse(_events(), media_type="text/event-stream")
