@@ -199,6 +199,15 @@ def test_access_log_lines_are_json_a_client_cannot_break(host):
     assert isinstance(entry["request_time"], float) and len(entry["request_id"]) == 32, entry
 
 
+def test_a_scheduled_job_runs_in_the_live_release(host):
+    """app_timers (this scenario's group_vars): the timer is on, and its job runs in the live release."""
+    assert host.run("systemctl is-enabled %s.where-am-i.timer", APP).stdout.strip() == "enabled"
+    assert host.run("systemctl is-active %s.where-am-i.timer", APP).stdout.strip() == "active"
+    host.run_expect([0], "systemctl start %s.where-am-i.service", APP)
+    journal = host.check_output("journalctl --no-pager -o cat -u %s.where-am-i.service", APP)
+    assert f"job in {live_release_dir(host)}" in journal.splitlines(), journal[-500:]
+
+
 def test_log_files_are_rotated(host):
     """app_logrotate: the *.log files under shared/logs are rotated as the app user, the writer's file
     kept (copytruncate); logrotate is installed and its timer on, which also rotates nginx's logs."""

@@ -59,8 +59,8 @@ async def _events():
 
 
 # Server-sent events: three, a second apart. The deploy tests route /orders/stream through a location
-# of its own without buffering (nginx_extra_locations); /orders/stream-buffered takes the site's default.
+# of its own (nginx_extra_locations); /orders/stream-default takes the site's default location.
 @application.get("/orders/stream")
-@application.get("/orders/stream-buffered")
+@application.get("/orders/stream-default")
 async def stream() -> StreamingResponse:
     return StreamingResponse(_events(), media_type="text/event-stream")
