@@ -48,6 +48,11 @@ ORDERS_VARS = {
     "app_env": {"ORDERS_GREETING": "hello"},
     "nginx_server_name": ORDERS_NAME,
     "release_health_endpoints": ORDERS_ENDPOINTS,
+    # Server-sent events and large bodies on a path of their own (deploy test_c_second_app.py tests it):
+    # in every deploy of the app, so that no test's deploy changes nginx's site by leaving it out.
+    "nginx_extra_locations": [
+        {"path": "/orders/stream", "read_timeout": "1h", "buffering": False, "client_max_body_size": "20m"}
+    ],
 }
 
 

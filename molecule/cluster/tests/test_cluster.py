@@ -232,6 +232,12 @@ def test_two_apps_share_the_hosts(lb, app1, app2):
     # Its own health paths are the ones its site never rate-limits (from release_health_endpoints).
     site = lb.file(f"/etc/nginx/sites-available/{ORDERS}.conf").content_string
     assert '"/_status/live" "";' in site and '"/_status/ready" "";' in site, site
+    # nginx_extra_locations on both sides: the load balancer and the app server's backend site.
+    backend = app1.file(f"/etc/nginx/sites-available/{ORDERS}.conf").content_string
+    for text in (site, backend):
+        assert "location ^~ /orders/stream {\n        proxy_read_timeout 1h;\n        proxy_buffering off;\n" in text, (
+            text
+        )
     assert _servers(lb, f"/etc/nginx/pyops/{ORDERS}.members.conf") == [
         f"server {ADDRESSES['app1']}:8081 max_fails=1 fail_timeout=5s;"
     ]

@@ -58,9 +58,8 @@ async def _events():
         await asyncio.sleep(1)
 
 
-# Server-sent events: three, a second apart. The deploy tests route /orders/stream through a location
-# of its own (nginx_extra_locations); /orders/stream-default takes the site's default location.
+# Server-sent events: three, a second apart. The tests route /orders/stream through a location of its
+# own (nginx_extra_locations).
 @application.get("/orders/stream")
-@application.get("/orders/stream-default")
 async def stream() -> StreamingResponse:
     return StreamingResponse(_events(), media_type="text/event-stream")
