@@ -225,6 +225,33 @@ def test_the_bundled_apps_endpoints_do_not_fit(orders, orders_source):
     assert orders.fetch("/orders/ping").json()["version"] == "2"
 
 
+def test_a_release_whose_worker_dies_never_goes_live(orders, orders_source):
+    """The worker of the new release cannot start (it raises at import; the web server is fine): the gate
+    or the watch sees its unit restart, the release is abandoned naming the worker and its exception,
+    and the live slot's web server and worker are untouched."""
+    slot, build = orders.live_slot(), orders.live_release()
+    worker = orders_source / "orders" / "worker.py"
+    text = worker.read_text()
+    stack.set_orders_version(orders_source, "4")
+    worker.write_text(
+        text.replace("\ndef main()", '\nraise RuntimeError("no broker to connect to")\n\n\ndef main()', 1)
+    )
+    try:
+        run = stack.run_playbook("pyops.fastapi.site", _vars(orders_source))
+    finally:
+        worker.write_text(text)
+
+    task, message = run.failure()
+    assert run.returncode != 0
+    assert task == "pyops.fastapi.release : Fail the deploy", (task, message)
+    assert f"its unit {WORKER}@{orders.idle_slot()}.service is " in message, message
+    assert "The app raised: RuntimeError: no broker to connect to." in message, message
+    assert orders.live_slot() == slot and orders.live_release() == build
+    assert _state(orders.host, f"{WORKER}@{slot}.service") == "active"
+    assert _state(orders.host, f"{WORKER}@{orders.idle_slot()}.service") == "inactive"
+    assert orders.fetch("/orders/ping").json()["version"] == "2"
+
+
 def test_rollback_on_demand_to_a_named_release(orders, orders_source):
     slot = orders.live_slot()
     (first,) = FIRST_BUILD
