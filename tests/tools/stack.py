@@ -484,23 +484,14 @@ def deploy_under_load(
     header="X-App-Release",
     each_attempt=False,
     during=None,
-    retry_stale=False,
-    post_path="",
-    post_status=405,
+    **load_options,
 ):
     """Run a playbook while load runs through `host`'s nginx; returns (run, load summary, upstreams
     nginx used: see upstreams_since and its each_attempt). `during`: a context manager entered before
-    the load starts and left after it stops (a watcher). `post_path`, `post_status`: see load."""
+    the load starts and left after it stops (a watcher). `load_options`: load's retry_stale, post_path
+    and post_status."""
     offset = access_log_size(host, app)
-    window = load(
-        host,
-        name=name,
-        path=path,
-        release_header=header,
-        retry_stale=retry_stale,
-        post_path=post_path,
-        post_status=post_status,
-    )
+    window = load(host, name=name, path=path, release_header=header, **load_options)
     with during or nullcontext(), window as summary:
         run = run_playbook(playbook, extra_vars)
     return run, summary, upstreams_since(host, offset, app, each_attempt=each_attempt)
