@@ -118,10 +118,13 @@ def slots(base, live=True, socket_link=None):
         "gunicorn_conf": str(base / "shared" / "gunicorn_conf.py"),
         "env_file": str(base / "shared" / ".env"),
         "unit_file": str(base / "unit-link.service"),
+        # An app without app_processes, as the app role's layout publishes it.
+        "process_unit_files": [],
         "slots": {
             slot: {
                 "dir": str(base / "slots" / slot),
                 "unit": f"pyops-test-{os.getpid()}@{slot}.service",
+                "units": [f"pyops-test-{os.getpid()}@{slot}.service"],
                 "socket": f"/run/pyops-test/{slot}/gunicorn.sock",
             }
             for slot in ("blue", "green")
