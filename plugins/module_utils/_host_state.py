@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import grp
 import hashlib
+import json
 import os
 import pwd
 import stat
@@ -25,7 +26,13 @@ READ_LIMIT = 1024 * 1024
 CHUNK = 64 * 1024
 # rc of a command whose program cannot be started, as a shell reports it.
 RC_NOT_FOUND = 127
-PYTHON_VERSION_CODE = "import sys; print(sys.version)"
+# One line of JSON: sys.version (virtualenv keys hash it) and what a virtualenv built with this
+# interpreter needs of another host to run there (the same minor version, machine and C library).
+PYTHON_VERSION_CODE = (
+    "import json, platform, sys; print(json.dumps({'version': sys.version, 'platform': {"
+    "'python': '%d.%d' % sys.version_info[:2], 'machine': platform.machine(), 'libc': platform.libc_ver()[0], "
+    "'libc_version': platform.libc_ver()[1]}}))"
+)
 DPKG_QUERY = ["dpkg-query", "--show", "--showformat=${db:Status-Status} ${Package}\\n"]
 
 FILE_TYPES = (
@@ -191,13 +198,14 @@ def installed_packages(run):
 
 
 def python_version(run, interpreter):
-    """sys.version of another interpreter, as print() writes it (trailing line break removed)."""
+    """sys.version of another interpreter and its platform (python_version, python_platform)."""
     result = run_argv(run, [interpreter, "-c", PYTHON_VERSION_CODE])
     if result["rc"] != 0:
         raise HostStateError(
             f"{interpreter} could not tell its version (exit status {result['rc']}): {result['stderr'] or 'no message'}"
         )
-    return result["stdout"]
+    found = json.loads(result["stdout"])
+    return found["version"], found["platform"]
 
 
 def check_commands(commands):
@@ -235,6 +243,6 @@ def read_host_state(
         "packages": installed_packages(run) if packages else [],
         "users": {name: user_state(name) for name in users or ()},
         "groups": {name: group_state(name) for name in groups or ()},
-        "python_version": python_version(run, python) if python else None,
+        **dict(zip(("python_version", "python_platform"), python_version(run, python) if python else (None, None))),
         "commands": {name: run_argv(run, argv) for name, argv in (commands or {}).items()},
     }

@@ -311,6 +311,12 @@ python_version:
   returned: always
   type: str
   sample: "3.11.2 (main, Mar 13 2023, 12:18:29) [GCC 12.2.0]"
+python_platform:
+  description:
+    - What a virtualenv built with the interpreter O(python) needs of a host to run there, V(null) without it.
+  returned: always
+  type: dict
+  sample: {"python": "3.11", "machine": "x86_64", "libc": "glibc", "libc_version": "2.36"}
 commands:
   description: Each command of O(commands) by its name, with its exit status and output (trailing line breaks removed).
   returned: always

@@ -3,8 +3,11 @@ the load balancer only, a rolling deploy under load through the load balancer lo
 a failing release stops the rollout at the first server and leaves it on its previous release,
 and two apps share the hosts."""
 
+import json
+import os
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 import stack
@@ -113,6 +116,36 @@ def test_this_machine_gets_no_answer_either(app1):
     assert f"{GATEWAY} via {GATEWAY}" in log and '"GET /health HTTP/1.1" 444' in log, log
 
 
+def _archives():
+    directory = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "artifacts"
+    return {path.name: path.stat().st_mode & 0o777 for path in directory.iterdir()}
+
+
+def test_one_build_serves_both_app_servers(app1, app2):
+    # app1 (group fastapi_build) built the release; app2 unpacked the same one: one id, one revision
+    # and virtualenv, and app2 never built anything (no build user, no pip cache).
+    release = live_release(app1)
+    assert live_release(app2) == release
+    meta = f"/opt/{APP}/releases/{release}/.pyops-release.json"
+    assert app1.file(meta).content_string == app2.file(meta).content_string
+    venv = json.loads(app1.file(meta).content_string)["venv"]
+    assert app1.file(f"/opt/{APP}/build").linked_to == f"/opt/{APP}/releases/{release}"
+    assert app2.file(f"/opt/{APP}/releases/{release}/.venv").linked_to == f"/opt/{APP}/venvs/{venv}"
+    assert app2.run(f"getent passwd {APP}-build").rc == 2 and app1.run(f"getent passwd {APP}-build").rc == 0
+    assert not app2.file(f"/opt/{APP}/build-cache").exists and not app2.file(f"/opt/{APP}/build").exists
+    assert not app2.file(f"/opt/{APP}/.incoming-archives").exists
+    # The same files, owners and modes on both (pip run on app2 would have written its own RECORDs' times).
+    listing = f"cd /opt/{APP} && find releases/{release} venvs/{venv} -printf '%p %u %g %m %s %T@\\n' | sort"
+    assert app1.check_output(listing) == app2.check_output(listing)
+    # The controller keeps the archives of the newest build of each app, private.
+    assert _archives() == {
+        f"{APP}-release-{release}.tar.gz": 0o600,
+        f"{APP}-venv-{venv}.tar.gz": 0o600,
+        **{name: mode for name, mode in _archives().items() if name.startswith(f"{ORDERS}-")},
+    }
+    assert len([name for name in _archives() if name.startswith(f"{ORDERS}-")]) == 2
+
+
 def test_rolling_deploy_under_load_loses_no_request(lb, app1, app2, source):
     (source / "static" / "rollout.txt").write_text("rolling deploy\n")
     before = {name: (live_release(host), live_slot(host)) for name, host in (("app1", app1), ("app2", app2))}
@@ -168,6 +201,14 @@ def test_rolling_deploy_under_load_loses_no_request(lb, app1, app2, source):
     after = {name: (live_release(host), live_slot(host)) for name, host in (("app1", app1), ("app2", app2))}
     for name in APP_SERVERS:
         assert after[name][0] != before[name][0] and after[name][1] != before[name][1], (before, after)
+    # Built once on app1: the same release id on both; app2 got the code only (the virtualenv is the same).
+    assert after["app1"][0] == after["app2"][0], after
+    copied = {
+        host: [item["item"]["key"] for item in result.get("results", []) if not item.get("skipped")]
+        for host, task, result in run.host_results(play=ROLLOUT_PLAY)
+        if task == "pyops.fastapi.app : Copy the archives to the host"
+    }
+    assert copied == {"pyops-cluster-app2": ["release"]}, copied
     # Both servers answered during the window, with the old release and then the new one.
     assert set(upstreams) >= set(ENDPOINTS.values()), set(upstreams)
     assert set(summary["releases"]) == {before["app1"][0], before["app2"][0], after["app1"][0], after["app2"][0]}, (
@@ -207,13 +248,16 @@ def test_failing_release_stops_the_rollout_at_the_first_server(lb, app1, app2, s
 
 
 def test_rollback_on_demand_rolls_through_the_cluster(lb, app1, app2):
-    # The releases before the rolling deploy above: each server's newest older one.
+    # The release before the rolling deploy above: built once, so one id names it on both servers.
     previous = {
         name: sorted(r for r in host.check_output("ls /opt/%s/releases", APP).split() if r < live_release(host))[-1]
         for name, host in (("app1", app1), ("app2", app2))
     }
+    assert previous["app1"] == previous["app2"], previous
 
-    run, summary, _upstreams, drained = deploy_under_load(lb, {}, playbook="pyops.fastapi.rollback")
+    run, summary, _upstreams, drained = deploy_under_load(
+        lb, {"release_rollback_to": previous["app1"]}, playbook="pyops.fastapi.rollback"
+    )
 
     assert run.returncode == 0, run.tail()
     assert_only_reload_races(summary)

@@ -14,6 +14,7 @@ import base64
 import grp
 import hashlib
 import os
+import platform
 import pwd
 import shutil
 import subprocess
@@ -268,7 +269,15 @@ def test_packages_match_dpkg_query():
 def test_the_python_version_is_the_interpreters_own():
     result = read_host_state(subprocess_run, python=sys.executable)
     assert result["python_version"] == sys.version
+    assert result["python_platform"] == {
+        "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+        "machine": platform.machine(),
+        "libc": platform.libc_ver()[0],
+        "libc_version": platform.libc_ver()[1],
+    }
+    assert result["python_platform"]["libc"] == "glibc"
     assert read_host_state(subprocess_run)["python_version"] is None
+    assert read_host_state(subprocess_run)["python_platform"] is None
 
 
 def test_an_interpreter_that_cannot_run_fails():

@@ -63,6 +63,20 @@ LIST_GOOD = {
     "app_timers": {"name": "report", "command": "python -m proj.report", "on_calendar": "daily"},
     "nginx_extra_locations": {"path": "/events/"},
 }
+# A release built on a build host, as the app role's package entry point publishes it (a case replaces a field).
+ARTIFACT_GOOD = {
+    "app": "fastapi-app",
+    "id": "20261207T101500Z",
+    "revision": "local-0123abcd",
+    "venv": "0123456789abcdef",
+    "base_dir": "/opt/fastapi-app",
+    "built_on": "build1",
+    "platform": {"python": "3.11", "machine": "x86_64", "libc": "glibc", "libc_version": "2.36"},
+    "archives": {
+        "release": {"path": "/root/.cache/pyops-fastapi/a.tar.gz", "sha256": "a" * 64},
+        "venv": {"path": "/root/.cache/pyops-fastapi/b.tar.gz", "sha256": "b" * 64},
+    },
+}
 # Good values the checks also look up: a local source must exist on the controller.
 GOOD = {"app_source_path": str(ROOT / "roles" / "app" / "files" / "example_app")}
 
@@ -99,6 +113,8 @@ def _assignment(option, value):
     name, _bracket, field = option.partition("[")
     field = field.rstrip("]")
     spec = role_options(role)[name]
+    if name == "app_release_artifact":
+        return {name: {**ARTIFACT_GOOD, field: value}}
     if spec.get("type") == "dict":
         # A name, and a value, each dict option accepts.
         good_key, good_value = DICT_GOOD.get(name, ("GOOD_NAME", "x"))
