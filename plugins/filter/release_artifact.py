@@ -21,11 +21,15 @@ def release_artifact_mismatches(artifact, platform, app_name, base_dir):
     directory: a list of reasons, empty when it can. A virtualenv holds the build host's absolute
     paths (scripts' #! lines, pyvenv.cfg) and compiled code for its Python, machine and C library."""
     if not isinstance(artifact, dict) or not isinstance(platform, dict):
-        raise AnsibleFilterError("release_artifact_mismatches expects the artifact and the host's python_platform (dicts)")
+        raise AnsibleFilterError(
+            "release_artifact_mismatches expects the artifact and the host's python_platform (dicts)"
+        )
     built = artifact.get("platform") or {}
     missing = [key for key in _PLATFORM_KEYS if key not in built or key not in platform]
     if missing:
-        raise AnsibleFilterError(f"release_artifact_mismatches: no {', '.join(missing)} in the artifact or the host's platform")
+        raise AnsibleFilterError(
+            f"release_artifact_mismatches: no {', '.join(missing)} in the artifact or the host's platform"
+        )
     reasons = []
     if artifact.get("app") != app_name:
         reasons.append(f"it is a release of {artifact.get('app')!r}, not of {app_name!r}")
@@ -38,12 +42,14 @@ def release_artifact_mismatches(artifact, platform, app_name, base_dir):
         reasons.append(f"it was built for Python {built['python']}, this host's python3 is {platform['python']}")
     if built["machine"] != platform["machine"]:
         reasons.append(f"it was built on {built['machine']}, this host is {platform['machine']}")
+    built_libc, libc = built["libc"] or "an unknown C library", platform["libc"] or "another"
     if built["libc"] != platform["libc"]:
-        reasons.append(f"it was built against {built['libc'] or 'an unknown C library'}, this host has {platform['libc'] or 'another'}")
+        reasons.append(f"it was built against {built_libc}, this host has {libc}")
     elif _version(platform["libc_version"]) < _version(built["libc_version"]):
         # Code compiled against a C library runs on the same or a newer one, not on an older one.
         reasons.append(
-            f"it was built against {built['libc']} {built['libc_version']}, older than needed: this host has {platform['libc_version']}"
+            f"it was built against {built_libc} {built['libc_version']}, older than needed: "
+            f"this host has {platform['libc_version']}"
         )
     return reasons
 

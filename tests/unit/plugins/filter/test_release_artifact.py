@@ -20,7 +20,10 @@ def test_the_same_platform_and_layout_match():
 def test_a_newer_c_library_on_the_target_matches():
     newer = {**PLATFORM, "libc_version": "2.41.1"}
     assert release_artifact_mismatches(ARTIFACT, newer, "fastapi-app", "/opt/fastapi-app") == []
-    assert release_artifact_mismatches(ARTIFACT, {**PLATFORM, "libc_version": "3.0"}, "fastapi-app", "/opt/fastapi-app") == []
+    assert (
+        release_artifact_mismatches(ARTIFACT, {**PLATFORM, "libc_version": "3.0"}, "fastapi-app", "/opt/fastapi-app")
+        == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -30,7 +33,12 @@ def test_a_newer_c_library_on_the_target_matches():
         ({"machine": "aarch64"}, "fastapi-app", "/opt/fastapi-app", "built on x86_64, this host is aarch64"),
         ({"libc": "musl"}, "fastapi-app", "/opt/fastapi-app", "built against glibc, this host has musl"),
         ({"libc": ""}, "fastapi-app", "/opt/fastapi-app", "built against glibc, this host has another"),
-        ({"libc_version": "2.36"}, "fastapi-app", "/opt/fastapi-app", "glibc 2.41, older than needed: this host has 2.36"),
+        (
+            {"libc_version": "2.36"},
+            "fastapi-app",
+            "/opt/fastapi-app",
+            "glibc 2.41, older than needed: this host has 2.36",
+        ),
         ({}, "orders-api", "/opt/fastapi-app", "a release of 'fastapi-app', not of 'orders-api'"),
         ({}, "fastapi-app", "/srv/app", "built in /opt/fastapi-app, this host's app_base_dir is /srv/app"),
     ],

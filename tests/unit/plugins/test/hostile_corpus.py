@@ -215,8 +215,18 @@ CORPUS = {
     ),
     "app_source_path": ("app", "../myapp", ONE_LINE_ANYTHING, [""]),
     # A release built on the build host (playbooks/build.yml): its id and virtualenv key name directories.
-    "app_release_artifact[id]": ("app", "20261207T101500Z", {}, ["", "../x", "2026-12-07", "20261207T101500Z/../../etc"]),
-    "app_release_artifact[venv]": ("app", "0123456789abcdef", {}, ["", "../../etc", "0123456789ABCDEF", "0123456789abcde"]),
+    "app_release_artifact[id]": (
+        "app",
+        "20261207T101500Z",
+        {},
+        ["", "../x", "2026-12-07", "20261207T101500Z/../../etc"],
+    ),
+    "app_release_artifact[venv]": (
+        "app",
+        "0123456789abcdef",
+        {},
+        ["", "../../etc", "0123456789ABCDEF", "0123456789abcde"],
+    ),
     # Compared with what a host runs, never written into a configuration or run.
     "app_release_artifact[revision]": ("app", "local-0123abcd", ONE_LINE_ANYTHING, ["", "\t"]),
     # A directory on the controller: absolute or under ~/, no '.' or '..' component.
