@@ -93,6 +93,7 @@ def venv_sizes() -> dict:
         "app_name": "orders-api",
         "app_module": "orders.api.asgi:application",
         "nginx_server_name": "orders.example.test",
+        "app_env": {"ORDERS_GREETING": "hello"},
         "release_health_endpoints": [
             {"path": "/_status/live", "json": {"alive": True}},
             {"path": "/_status/ready", "status": [200], "json": {"state": "accepting", "checks": {"config": "ok"}}},
@@ -122,10 +123,16 @@ def venv_sizes() -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of the fleet part (0: the virtualenvs only)")
     args = parser.parse_args()
 
     samples = {way: [] for way in WAYS}
+    if args.rounds == 0:
+        sizes = venv_sizes()
+        print(json.dumps(sizes, indent=2))
+        locked, unlocked = sizes["locked (uv.lock)"], sizes["unlocked (requirements.txt)"]
+        print(f"locked / unlocked: {round(locked['bytes'] / unlocked['bytes'], 3)}")
+        return 0
     for round_no in range(1, args.rounds + 1):
         for way in WAYS if round_no % 2 else tuple(reversed(WAYS)):
             samples[way].append(one_way(way, round_no))
