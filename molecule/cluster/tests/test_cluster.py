@@ -147,6 +147,36 @@ def test_one_build_serves_both_app_servers(app1, app2):
     assert len([name for name in _archives() if name.startswith(f"{ORDERS}-")]) == 2
 
 
+def test_a_host_unlike_the_build_host_is_refused_before_any_change(lb, app1, app2, tmp_path):
+    # A real mismatch: app2 gets another app_base_dir (host variables from an inventory added to the
+    # run), so the virtualenv built on app1, which holds app1's absolute paths, cannot run there. The
+    # check after the build refuses it before the deploy plays touch any host. (Python, machine and
+    # C library differences are unit-tested: every container here has the same.)
+    inventory = tmp_path / "elsewhere.yml"
+    inventory.write_text(json.dumps({"all": {"hosts": {"pyops-cluster-app2": {"app_base_dir": "/srv/elsewhere"}}}}))
+    hosts = (("lb", lb), ("app1", app1), ("app2", app2))
+    fingerprints = {name: stack.host_fingerprint(host) for name, host in hosts}
+
+    run = stack.run_playbook("pyops.fastapi.site", {}, "-i", str(inventory))
+
+    assert run.returncode != 0
+    failures = run.failures_by_host()
+    assert list(failures) == ["pyops-cluster-app2"], failures
+    task, messages = failures["pyops-cluster-app2"][0]
+    assert task == "Check the host matches the build host", failures
+    release = live_release(app1)
+    assert f"Release {release}, built on pyops-cluster-app1, cannot run on pyops-cluster-app2" in messages[0], messages
+    assert f"it was built in /opt/{APP}, this host's app_base_dir is /srv/elsewhere" in messages[0], messages
+    assert "Nothing was changed on any host" in messages[0], messages
+    # app1 built (nothing new: the same id) and passed; no deploy play ran on any host.
+    assert ("pyops-cluster-app1", "Check the host matches the build host") in {
+        (host, name.split(" : ", 1)[-1]) for host, name, result in run.host_results() if not result.get("skipped")
+    }
+    assert not {host for host, _task, _result in run.host_results(play=ROLLOUT_PLAY)}
+    assert not app2.file("/srv/elsewhere").exists
+    assert {name: stack.host_fingerprint(host) for name, host in hosts} == fingerprints
+
+
 def test_rolling_deploy_under_load_loses_no_request(lb, app1, app2, source):
     (source / "static" / "rollout.txt").write_text("rolling deploy\n")
     before = {name: (live_release(host), live_slot(host)) for name, host in (("app1", app1), ("app2", app2))}
