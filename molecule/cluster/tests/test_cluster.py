@@ -175,6 +175,8 @@ def test_a_host_unlike_the_build_host_is_refused_before_any_change(lb, app1, app
     assert not {host for host, _task, _result in run.host_results(play=ROLLOUT_PLAY)}
     assert not app2.file("/srv/elsewhere").exists
     assert {name: stack.host_fingerprint(host) for name, host in hosts} == fingerprints
+    # The run ended before the cluster playbook's last play: the check gave the cluster's lock back.
+    assert not lb.file(f"/run/lock/pyops-fastapi-{APP}-cluster.lock").exists
 
 
 def test_rolling_deploy_under_load_loses_no_request(lb, app1, app2, source):
