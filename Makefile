@@ -66,13 +66,14 @@ installed-collection: $(STAMP) ## Build the tarball and install it into .cache/i
 # Pebble certificate, two app servers, rolling deploys) on Debian 13 from the tarball, which also
 # keeps certificate issuance by ACME tested on Debian 13. The Debian 13 pass of default skips the
 # fresh-host check mode and the idempotence step (PYOPS_DEFAULT_*=syntax, a no-op): the suite's time.
-molecule-all: $(STAMP) image installed-collection ## Every scenario (default on Debian 12 and 13; deploy, certbot on 12; cluster on 13)
+molecule-all: $(STAMP) image installed-collection ## Every scenario (default on Debian 12 and 13; deploy, certbot on 12; cluster, container on 13)
 	PYOPS_DISTRO=debian12 scripts/molecule-test.sh default
 	PYOPS_DISTRO=debian13 PYOPS_INSTALLED_COLLECTIONS=$(CURDIR)/.cache/installed PYOPS_SKIP_DISTRO_INDEPENDENT=1 \
 	  PYOPS_DEFAULT_FRESH_CHECK=syntax PYOPS_DEFAULT_IDEMPOTENCE=syntax scripts/molecule-test.sh default
 	PYOPS_DISTRO=debian12 scripts/molecule-test.sh deploy
 	PYOPS_DISTRO=debian12 scripts/molecule-test.sh certbot
 	PYOPS_DISTRO=debian13 PYOPS_INSTALLED_COLLECTIONS=$(CURDIR)/.cache/installed scripts/molecule-test.sh cluster
+	PYOPS_DISTRO=debian13 PYOPS_INSTALLED_COLLECTIONS=$(CURDIR)/.cache/installed scripts/molecule-test.sh container
 
 # The images are built (debootstrap: network and disk, little CPU) while lint, unit and sanity
 # (CPU) run, side by side: each is mostly one process, and the machines have two cores. Their

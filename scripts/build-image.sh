@@ -66,6 +66,9 @@ build_one() {
   done
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
 
+  # mktemp -d made the root 0700: Docker shows / as 0755 whatever the image says, podman does not,
+  # and a non-root user in an image built on this one could not reach anything.
+  chmod 755 "$rootfs"
   say "importing $name"
   tar -C "$rootfs" -c . | docker import \
     --change 'CMD ["/lib/systemd/systemd"]' \

@@ -197,9 +197,10 @@ def installed_packages(run):
     return [line[len(prefix) :].strip() for line in result["stdout"].splitlines() if line.startswith(prefix)]
 
 
-def python_version(run, interpreter):
-    """sys.version of another interpreter and its platform (python_version, python_platform)."""
-    result = run_argv(run, [interpreter, "-c", PYTHON_VERSION_CODE])
+def python_version(run, interpreter, prefix=()):
+    """sys.version of another interpreter and its platform (python_version, python_platform). `prefix`
+    runs it elsewhere, e.g. in a container image (podman run --rm IMAGE)."""
+    result = run_argv(run, [*prefix, interpreter, "-c", PYTHON_VERSION_CODE])
     if result["rc"] != 0:
         raise HostStateError(
             f"{interpreter} could not tell its version (exit status {result['rc']}): {result['stderr'] or 'no message'}"
@@ -227,10 +228,12 @@ def read_host_state(
     users=(),
     groups=(),
     python=None,
+    python_prefix=(),
     commands=None,
 ):
     """Everything asked for, in one dict (the module's return values, changed aside)."""
     check_commands(commands)
+    version, platform = python_version(run, python, python_prefix or ()) if python else (None, None)
     checksum_set = set(checksum_paths or ())
     read_set = set(read_paths or ())
     path_results = {}
@@ -243,6 +246,7 @@ def read_host_state(
         "packages": installed_packages(run) if packages else [],
         "users": {name: user_state(name) for name in users or ()},
         "groups": {name: group_state(name) for name in groups or ()},
-        **dict(zip(("python_version", "python_platform"), python_version(run, python) if python else (None, None))),
+        "python_version": version,
+        "python_platform": platform,
         "commands": {name: run_argv(run, argv) for name, argv in (commands or {}).items()},
     }

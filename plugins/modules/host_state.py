@@ -98,6 +98,13 @@ options:
         when virtualenvs are built with it. The module itself may run under another one.
       - The module fails when that interpreter cannot be run.
     type: path
+  python_prefix:
+    description:
+      - Arguments put before O(python), to ask an interpreter somewhere else, for example
+        V([podman, run, --rm, --entrypoint, "", IMAGE]) for the C(/usr/bin/python3) of a container image.
+    type: list
+    elements: str
+    default: []
   commands:
     description:
       - Commands to run, by a name of the caller's choice, each as a list of arguments (no shell), for
@@ -356,6 +363,7 @@ def main():
             users=dict(type="list", elements="str", default=[]),
             groups=dict(type="list", elements="str", default=[]),
             python=dict(type="path"),
+            python_prefix=dict(type="list", elements="str", default=[]),
             commands=dict(type="dict", default={}),
         ),
         supports_check_mode=True,

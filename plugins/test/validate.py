@@ -46,6 +46,14 @@ _HTTP_URL = re.compile(
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&*+/=?^_`|~-]{1,64}@(?P<domain>[A-Za-z0-9.-]+)")
 _GIT_REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/+-]*")
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
+# An image reference as podman and Docker read it: [registry[:port]/]path[:tag][@sha256:digest], the
+# path in lower case (the OCI distribution grammar, without its rarely used separators).
+_IMAGE_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE_REPOSITORY = (
+    rf"(?:(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-fA-F:]+\])(?::[0-9]{{1,5}})?/)?{_IMAGE_COMPONENT}(?:/{_IMAGE_COMPONENT})*"
+)
+_IMAGE_REPOSITORY_RE = re.compile(_IMAGE_REPOSITORY)
+_IMAGE = re.compile(rf"{_IMAGE_REPOSITORY}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?(?:@sha256:[0-9a-f]{{64}})?")
 
 
 def _text(value, max_length):
@@ -196,6 +204,14 @@ def file_name(value, max_length=200):
     return value is not None and bool(_FILE_NAME.fullmatch(value))
 
 
+def container_image(value, repository_only=False):
+    """An image reference (registry/path:tag@sha256:digest); with repository_only, no tag or digest
+    (the role adds the release id as tag)."""
+    value = _text(value, 255)
+    pattern = _IMAGE_REPOSITORY_RE if repository_only else _IMAGE
+    return value is not None and bool(pattern.fullmatch(value))
+
+
 def pinned_requirement(value):
     """A pip requirement pinned to one version: name[extras]==version."""
     value = _text(value, 255)
@@ -322,6 +338,7 @@ class TestModule:
         return {
             "absolute_path": absolute_path,
             "app_env_name": app_env_name,
+            "container_image": container_image,
             "email": email,
             "env_file_value": env_file_value,
             "env_name": env_name,

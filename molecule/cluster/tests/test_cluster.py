@@ -161,9 +161,16 @@ def test_a_host_unlike_the_build_host_is_refused_before_any_change(lb, app1, app
 
     assert run.returncode != 0
     failures = run.failures_by_host()
-    assert list(failures) == ["pyops-cluster-app2"], failures
+    assert set(failures) == {"pyops-cluster-app1", "pyops-cluster-app2"}, failures
     task, messages = failures["pyops-cluster-app2"][0]
     assert task == "Check the host matches the build host", failures
+    # app1 matches; it stops with the run (any_errors_fatal), saying so.
+    assert failures["pyops-cluster-app1"] == [
+        (
+            "Stop the run where the build failed",
+            ["Stopped with the hosts that failed above; nothing was changed on pyops-cluster-app1."],
+        )
+    ], failures
     release = live_release(app1)
     assert f"Release {release}, built on pyops-cluster-app1, cannot run on pyops-cluster-app2" in messages[0], messages
     assert f"it was built in /opt/{APP}, this host's app_base_dir is /srv/elsewhere" in messages[0], messages

@@ -280,6 +280,16 @@ def test_the_python_version_is_the_interpreters_own():
     assert read_host_state(subprocess_run)["python_platform"] is None
 
 
+def test_a_prefix_runs_the_interpreter_elsewhere(tmp_path):
+    # As for a container image: the prefix is a program that runs the rest of the command line.
+    wrapper = tmp_path / "elsewhere"
+    wrapper.write_text('#!/bin/sh\necho "$0 $1" > "$(dirname "$0")/called"\nshift\nexec "$@"\n')
+    wrapper.chmod(0o755)
+    result = read_host_state(subprocess_run, python=sys.executable, python_prefix=[str(wrapper), "IMAGE"])
+    assert result["python_version"] == sys.version
+    assert (tmp_path / "called").read_text() == f"{wrapper} IMAGE\n"
+
+
 def test_an_interpreter_that_cannot_run_fails():
     with pytest.raises(HostStateError, match="/nonexistent/python3 could not tell its version"):
         read_host_state(subprocess_run, python="/nonexistent/python3")

@@ -18,7 +18,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[4]
 # The roles whose input the corpus covers, in the order the site playbook checks them.
-ROLES = ("app", "gunicorn", "systemd", "nginx", "certbot", "release")
+ROLES = ("app", "gunicorn", "image", "systemd", "nginx", "certbot", "release")
 
 
 def role_options(role):
@@ -372,6 +372,15 @@ CORPUS = {
         ["AF_UNIX AF_PACKET"],
     ),
     # nginx
+    # image
+    "image_base": ("image", "localhost/pyops-base:13", {}, ["-v/etc:/x", "Debian", "a//b", "debian@sha256:abc", ""]),
+    "image_repository": (
+        "image",
+        "localhost/fastapi-app",
+        {},
+        ["localhost/app:tag", "localhost/app@sha256:" + "a" * 64],
+    ),
+    "image_health_path": ("image", "/health", {}, ["health", "/a/../b", "/a?b"]),
     "nginx_server_name": ("nginx", "api.example.test", {}, HOST_EXTRA),
     "nginx_server_aliases": ("nginx", "www.example.test", {}, ["a" * 64 + ".test"]),
     "nginx_site_name": (

@@ -28,6 +28,7 @@ CASES = [(option, kind, value) for option in CORPUS for kind, value in hostile_v
 BASE = {
     "app_secret_key": "3f9c2b7e1d4a6f8e0b5c9d2a7e4f1b3c",
     "certbot_email": "ops@example.test",
+    "image_base": "localhost/pyops-base:13",
     "inventory_hostname": "app1",
     "playbook_dir": "/tmp",
     "ansible_facts": {

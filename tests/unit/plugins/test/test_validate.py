@@ -41,6 +41,7 @@ GOOD = {
     "systemd_safe_text": "FastAPI application (Gunicorn)",
     "systemd_unit_name": "postgresql.service",
     "url_path": "/health",
+    "container_image": "localhost/pyops-base:13",
 }
 
 CASES = {
@@ -125,6 +126,29 @@ CASES = {
     "secret_file_content": (
         ['{"type": "service_account",\r\n\t"key": "a\'b\\\\c"}', "x", "a" * 65536],
         ["", "a" * 65537, "caf\u00e9", "a\x00b", "a\x1bb", b"bytes", None, ["x"]],
+    ),
+    "container_image": (
+        [
+            "debian",
+            "docker.io/library/python:3.12-slim",
+            "registry.example.test:5000/team/app:20261207T101010Z",
+            "localhost/pyops-base@sha256:" + "a" * 64,
+            "python:3.12-slim@sha256:" + "0" * 64,
+        ],
+        [
+            "",
+            "Debian",
+            "debian:",
+            "debian:-x",
+            "a//b",
+            "/debian",
+            "debian@sha256:abc",
+            "debian;id",
+            "debian latest",
+            "--rm",
+            "-v/etc:/x",
+            "x:" + "a" * 129,
+        ],
     ),
     "url_path": (["/", "/health", "/a/b-c_d.e~f"], ["health", "/a/../b", "/a/./b", "//x", "/a?b", "/a#b", "/a b"]),
     "http_url": (

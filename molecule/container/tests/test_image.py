@@ -1,0 +1,198 @@
+"""pyops.fastapi.image: an image of each release, built with podman from the release and virtualenv
+the app role built. The tests run in file order: the image of the converged release, its content
+and history, a run of it (non-root, read-only root, healthy), a code change that reuses the
+virtualenv's layer, the second app's image, and a base whose Python differs, refused."""
+
+import json
+import shutil
+import time
+
+import pytest
+import stack
+from stack import APP, EXAMPLE_APP, ORDERS, ORDERS_ENDPOINTS, ORDERS_SOURCE, ORDERS_VARS, live_release
+
+SECRET = "img-secret-5b8e2f7a9c1d4e6b0a3f8c2d7e9b1a4f6c0d"
+PODMAN = "env PODMAN_IGNORE_CGROUPSV1_WARNING=1 podman"
+UID = 10001
+# GET /health on a unix socket (argv[1]), as nginx reaches a slot: the body on stdout.
+UNIX_GET = (
+    "import http.client, socket, sys\n"
+    "c = http.client.HTTPConnection('localhost')\n"
+    "c.sock = socket.socket(socket.AF_UNIX); c.sock.connect(sys.argv[1])\n"
+    "c.request('GET', '/health'); r = c.getresponse(); assert r.status == 200, r.status; print(r.read().decode())\n"
+)
+
+
+def podman(host, *args):
+    cmd = host.run(PODMAN + " " + " ".join(["%s"] * len(args)), *args)
+    assert cmd.rc == 0, (args, cmd.stderr[-2000:])
+    return cmd.stdout
+
+
+def inspect(host, image):
+    return json.loads(podman(host, "image", "inspect", image))[0]
+
+
+def build_seconds(run):
+    """The wall time of the task that built the image ('0:00:12.345678'), or None when it did not run."""
+    for _host, name, result in run.host_results():
+        if name.endswith("Build the image with podman") and not result.get("skipped") and "delta" in result:
+            hours, minutes, seconds = result["delta"].split(":")
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    return None
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    src = tmp_path_factory.mktemp("container") / "app"
+    shutil.copytree(EXAMPLE_APP, src)
+    return src
+
+
+def test_the_release_has_an_image_with_its_labels_user_and_health_check(host):
+    release = live_release(host)
+    meta = json.loads(host.file(f"/opt/{APP}/releases/{release}/.pyops-release.json").content_string)
+    image = inspect(host, f"localhost/{APP}:{release}")
+    config = image["Config"]
+    labels = config["Labels"]
+    assert labels["org.opencontainers.image.version"] == release
+    assert labels["io.github.pyops.fastapi.release"] == release
+    assert labels["org.opencontainers.image.revision"] == meta["revision"]
+    assert labels["io.github.pyops.fastapi.venv"] == meta["venv"]
+    assert labels["org.opencontainers.image.base.name"] == "localhost/pyops-base:13"
+    assert config["User"] == f"{UID}:{UID}"
+    health = config["Healthcheck"]["Test"]
+    assert health[0] == "CMD" and health[-1] == "/usr/local/lib/pyops-fastapi/healthcheck.py", health
+    assert not any(SECRET in entry or entry.startswith("SECRET_KEY=") for entry in config["Env"]), config["Env"]
+
+
+def test_no_environment_file_git_or_secret_reaches_a_layer(host):
+    release = live_release(host)
+    tag = f"localhost/{APP}:{release}"
+    # Every layer's files, from the image as podman exports it (docker-archive: one tar per layer).
+    listing = host.run(
+        "set -e; d=$(mktemp -d /var/tmp/layers.XXXXXX); "
+        + PODMAN
+        + " save --quiet --format docker-archive -o $d/i.tar %s;"
+        " mkdir $d/x && tar -C $d/x -xf $d/i.tar;"
+        " for l in $(find $d/x -name '*.tar' ! -name i.tar); do tar -tvf $l; done;"
+        " echo ==secret==; grep -rlaF %s $d/x || true; rm -rf $d",
+        tag,
+        SECRET,
+    )
+    assert listing.rc == 0, listing.stderr
+    files, found = listing.stdout.split("==secret==")
+    names = [line.split()[-1] for line in files.splitlines() if line.strip()]
+    assert any(name.endswith(f"releases/{release}/main.py") for name in names), names[:20]
+    assert not [name for name in names if name.rsplit("/", 1)[-1] in (".env", ".git") or "/shared/" in name], names
+    assert not [name for name in names if "/.git/" in name or "/build-cache/" in name or "/.cache/pip" in name]
+    assert found.strip() == "", found
+    history = podman(host, "history", "--no-trunc", "--format", "{{.CreatedBy}}", tag)
+    assert SECRET not in history and ".env" not in history, history
+    # Only the base, then the virtualenv, the code and the role's files: three layers on the base.
+    base = inspect(host, "localhost/pyops-base:13")["RootFS"]["Layers"]
+    layers = inspect(host, tag)["RootFS"]["Layers"]
+    assert layers[: len(base)] == base and len(layers) == len(base) + 3, (base, layers)
+
+
+def test_the_image_runs_as_non_root_on_a_read_only_root_and_is_healthy(host):
+    release = live_release(host)
+    run_dir = "/run/image-test"
+    host.run_expect([0], f"rm -rf {run_dir} && install -d -o {UID} -g {UID} -m 0750 {run_dir}")
+    podman(
+        host,
+        "run",
+        "--detach",
+        "--replace",
+        "--name=image-test",
+        "--read-only",
+        "--cap-drop=ALL",
+        "--security-opt=no-new-privileges",
+        f"--volume={run_dir}:/run/{APP}/app",
+        f"--env=SECRET_KEY={SECRET}",
+        f"localhost/{APP}:{release}",
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while host.run(PODMAN + " healthcheck run image-test").rc != 0:
+            assert time.monotonic() < deadline, podman(host, "logs", "image-test")[-2000:]
+            time.sleep(1)
+        state = json.loads(podman(host, "inspect", "image-test"))[0]["State"]
+        assert state["Health"]["Status"] == "healthy", state
+        assert podman(host, "exec", "image-test", "id", "-u").strip() == str(UID)
+        assert host.run(PODMAN + " exec image-test touch /opt/x").rc != 0
+        assert host.run(PODMAN + f" exec image-test touch /opt/{APP}/releases/{release}/x").rc != 0
+        status = podman(host, "exec", "image-test", "grep", "^CapEff", "/proc/1/status").split()[-1]
+        assert int(status, 16) == 0, status
+        # nginx's side of a socket: the app answers from outside the container, through the mount.
+        answer = host.check_output("python3 -c %s %s", UNIX_GET, f"{run_dir}/gunicorn.sock")
+        assert json.loads(answer)["status"] == "healthy", answer
+    finally:
+        host.run(PODMAN + " rm --force --time 5 image-test")
+
+
+def test_a_code_change_reuses_the_virtualenv_layer(host, source):
+    first = live_release(host)
+    (source / "static" / "image.txt").write_text("a code change\n")
+    run = stack.run_playbook("pyops.fastapi.site", {"app_source": "local", "app_source_path": str(source)})
+    assert run.returncode == 0, run.tail()
+    second = live_release(host)
+    assert second != first
+    before = inspect(host, f"localhost/{APP}:{first}")
+    after = inspect(host, f"localhost/{APP}:{second}")
+    base = len(inspect(host, "localhost/pyops-base:13")["RootFS"]["Layers"])
+    # The same virtualenv layer (cached, stored once); the code's layer differs.
+    assert after["RootFS"]["Layers"][base] == before["RootFS"]["Layers"][base]
+    assert after["RootFS"]["Layers"][base + 1] != before["RootFS"]["Layers"][base + 1]
+    rebuild = build_seconds(run)
+    assert rebuild is not None
+    print(f"image: code-only rebuild {rebuild:.1f} s, layers {after['RootFS']['Layers'][base:]}")
+    # Images follow the releases: only those whose release directory is there.
+    tags = set(
+        podman(host, "images", "--noheading", "--format", "{{.Tag}}", f"--filter=reference=localhost/{APP}").split()
+    )
+    releases = set(host.check_output(f"ls /opt/{APP}/releases").split())
+    assert {first, second} <= tags <= releases, (tags, releases)
+
+
+def test_the_second_app_gets_its_own_image(host):
+    extra = {
+        **ORDERS_VARS,
+        "app_requirements_file": "poetry.lock",
+        "app_source": "local",
+        "app_source_path": str(ORDERS_SOURCE),
+        "nginx_http_port": 8081,
+        "nginx_https_port": 8444,
+    }
+    run = stack.run_playbook("pyops.fastapi.site", extra)
+    assert run.returncode == 0, run.tail()
+    release = live_release(host, ORDERS)
+    image = inspect(host, f"localhost/{ORDERS}:{release}")
+    env = dict(entry.split("=", 1) for entry in image["Config"]["Env"])
+    assert env["PYOPS_HEALTH_PATH"] == ORDERS_ENDPOINTS[0]["path"]
+    assert image["Config"]["Cmd"][-1] == "/usr/local/lib/pyops-fastapi/gunicorn_conf.py"
+    conf = podman(
+        host,
+        "run",
+        "--rm",
+        "--entrypoint=cat",
+        f"localhost/{ORDERS}:{release}",
+        "/usr/local/lib/pyops-fastapi/gunicorn_conf.py",
+    )
+    assert '"orders.api.asgi:application"' in conf
+
+
+def test_a_base_with_another_python_is_refused_before_the_build(host, source):
+    before = live_release(host)
+    (source / "static" / "image.txt").write_text("another code change\n")
+    run = stack.run_playbook(
+        "pyops.fastapi.site",
+        {"app_source": "local", "app_source_path": str(source), "image_base": "localhost/pyops-base:12"},
+    )
+    assert run.returncode != 0
+    task, message = run.failure()
+    assert task == "pyops.fastapi.image : Check the base image can run the release", (task, message)
+    assert "image_base localhost/pyops-base:12 cannot run release" in message, message
+    assert "built for Python 3.13, the base image's python3 is 3.11" in message, message
+    assert live_release(host) == before
+    assert stack.fetch(host, "/health").status == 200
