@@ -1,0 +1,116 @@
+"""app_runtime: container: each slot runs its release's image under the slot's unit, behind the same
+nginx, gate, switch and rollback. Runs after test_image.py (file order), on the stack it left: a
+slot container hardened as the unit is, then under load through nginx a code change, a rotated
+secret, an image that cannot start, and a rollback; no request fails and the failing image gets none."""
+
+import json
+import shutil
+
+import pytest
+import stack
+from stack import APP, EXAMPLE_APP, assert_no_request_failed, live_release, live_slot
+
+PODMAN = "env PODMAN_IGNORE_CGROUPSV1_WARNING=1 podman"
+SECRET = "img-secret-5b8e2f7a9c1d4e6b0a3f8c2d7e9b1a4f6c0d"
+
+
+def container(host, slot):
+    cmd = host.run(PODMAN + " container inspect %s", f"{APP}-{slot}")
+    assert cmd.rc == 0, cmd.stderr
+    return json.loads(cmd.stdout)[0]
+
+
+def running_containers(host):
+    return sorted(host.check_output(PODMAN + " ps --format '{{.Names}}'").split())
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    src = tmp_path_factory.mktemp("runtime") / "app"
+    shutil.copytree(EXAMPLE_APP, src)
+    return src
+
+
+def switched(host, run, summary, before_slot):
+    assert run.returncode == 0, run.tail()
+    assert_no_request_failed(summary)
+    slot = live_slot(host)
+    assert slot != before_slot
+    # Only the live slot's container runs once the old slot stopped.
+    assert running_containers(host) == [f"{APP}-{slot}"]
+    return slot
+
+
+def test_the_live_slot_runs_its_release_image_hardened(host):
+    slot, release = live_slot(host), live_release(host)
+    info = container(host, slot)
+    assert info["ImageName"] == f"localhost/{APP}:{release}"
+    ids = host.check_output("id -u %s", APP) + ":" + host.check_output("id -g %s", APP)
+    assert info["Config"]["User"] == ids
+    assert info["HostConfig"]["ReadonlyRootfs"] is True
+    assert "no-new-privileges" in info["HostConfig"]["SecurityOpt"]
+    status = host.check_output(PODMAN + " exec %s grep ^CapEff /proc/1/status", f"{APP}-{slot}").split()[-1]
+    assert int(status, 16) == 0
+    assert host.run(PODMAN + " exec %s touch /opt/%s/x", f"{APP}-{slot}", APP).rc != 0
+    # The secret reaches the app through the environment, named on podman's command line, never valued there.
+    unit = host.check_output("systemctl show -p MainPID --value %s", f"{APP}@{slot}.service")
+    argv = host.check_output("ps -o args= -p %s", unit) + host.check_output(
+        "ps -eo args= | grep -F 'podman run' || true"
+    )
+    assert SECRET not in argv and "--env=SECRET_KEY " in argv + " ", argv
+    # The container's own copy of its configuration (environment included) is root's alone.
+    leaks = host.check_output(
+        "grep -rlF %s /var/lib/containers /run/containers 2>/dev/null | xargs -r stat -c '%%a %%n' || true", SECRET
+    )
+    assert all(line.split()[0][-1] in "0" for line in leaks.splitlines()), leaks
+    response = stack.fetch(host, "/health")
+    assert response.status == 200 and response.headers.get("x-app-release") == release, response
+
+
+def test_a_code_change_switches_containers_under_load(host, source):
+    slot, release = live_slot(host), live_release(host)
+    (source / "static" / "runtime.txt").write_text("a code change\n")
+    run, summary, _upstreams = stack.deploy_under_load(host, {"app_source": "local", "app_source_path": str(source)})
+    new_slot = switched(host, run, summary, slot)
+    new_release = live_release(host)
+    assert new_release != release
+    assert container(host, new_slot)["ImageName"] == f"localhost/{APP}:{new_release}"
+    assert set(summary["releases"]) == {release, new_release}, summary
+
+
+def test_a_rotated_secret_reaches_a_new_container(host, source):
+    slot, release = live_slot(host), live_release(host)
+    rotated = "rotated-7e1c9a3f5b2d8e4a6c0f1b9d7e3a5c2f9b1d"
+    run, summary, _upstreams = stack.deploy_under_load(
+        host, {"app_source": "local", "app_source_path": str(source), "app_secret_key": rotated}
+    )
+    new_slot = switched(host, run, summary, slot)
+    assert live_release(host) == release
+    env = host.check_output(PODMAN + " exec %s printenv SECRET_KEY", f"{APP}-{new_slot}")
+    assert env == rotated
+
+
+def test_an_image_that_cannot_start_gets_no_request(host, source):
+    slot, release = live_slot(host), live_release(host)
+    (source / "main.py").write_text("raise RuntimeError('this image cannot start')\n")
+    run, summary, upstreams = stack.deploy_under_load(host, {"app_source": "local", "app_source_path": str(source)})
+    assert run.returncode != 0
+    task, message = run.failure()
+    assert task == "pyops.fastapi.release : Fail the deploy", (task, message)
+    assert "this image cannot start" in message, message
+    assert_no_request_failed(summary)
+    assert set(summary["releases"]) == {release}, summary
+    assert set(upstreams) == {f"unix:/opt/{APP}/live.sock"}, upstreams
+    assert (live_slot(host), live_release(host)) == (slot, release)
+    assert running_containers(host) == [f"{APP}-{slot}"]
+
+
+def test_a_rollback_runs_the_previous_image(host):
+    slot, release = live_slot(host), live_release(host)
+    releases = sorted(host.check_output("ls /opt/%s/releases", APP).split())
+    previous = max(r for r in releases if r < release)
+    run, summary, _upstreams = stack.deploy_under_load(host, {}, playbook="pyops.fastapi.rollback")
+    new_slot = switched(host, run, summary, slot)
+    assert live_release(host) == previous
+    assert container(host, new_slot)["ImageName"] == f"localhost/{APP}:{previous}"
+    assert set(summary["releases"]) == {release, previous}, summary
