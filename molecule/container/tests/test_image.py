@@ -171,12 +171,8 @@ def test_a_code_change_reuses_the_virtualenv_layer(host, source):
     )
     uncached = time.monotonic() - started
     podman(host, "rmi", "localhost/uncached:test")
-    sizes = [
-        int(size)
-        for size in podman(
-            host, "history", "--format", "{{.Size}}", "--human=false", f"localhost/{APP}:{second}"
-        ).split()
-    ]
+    history = json.loads(podman(host, "history", "--format=json", f"localhost/{APP}:{second}"))
+    sizes = [layer["size"] for layer in history]
     report(
         image=f"localhost/{APP}:{second}",
         code_only_rebuild_s=round(rebuild, 1),
