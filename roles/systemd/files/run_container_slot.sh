@@ -26,7 +26,8 @@ while IFS= read -r key; do
 done <<NAMES
 $(sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' "$slot/env")
 NAMES
-exec /usr/bin/podman run --detach --rm --replace --name="$name" --sdnotify=conmon --cgroups=split --log-driver=passthrough \
+# --pull=never: the image is the one built for this release on this host, never one from a registry.
+exec /usr/bin/podman run --detach --rm --replace --pull=never --name="$name" --sdnotify=conmon --cgroups=split --log-driver=passthrough \
   --read-only --cap-drop=ALL --security-opt=no-new-privileges --user="$user" \
   --volume="$slot/gunicorn_conf.py:$slot/gunicorn_conf.py:ro" --volume="$runtime:$runtime" \
   --env=RUNTIME_DIRECTORY="$runtime" --env=XDG_RUNTIME_DIR="$runtime" --env=PYOPS_HEALTH_SOCKET="$runtime/gunicorn.sock" \
