@@ -4,13 +4,12 @@ and history, a run of it (non-root, read-only root, healthy), a code change that
 virtualenv's layer, the second app's image, and a base whose Python differs, refused."""
 
 import json
-import os
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 import stack
+from conftest import report
 from stack import APP, EXAMPLE_APP, ORDERS, ORDERS_ENDPOINTS, ORDERS_SOURCE, ORDERS_VARS, live_release
 
 SECRET = "img-secret-5b8e2f7a9c1d4e6b0a3f8c2d7e9b1a4f6c0d"
@@ -33,14 +32,6 @@ def podman(host, *args):
 
 def inspect(host, image):
     return json.loads(podman(host, "image", "inspect", image))[0]
-
-
-def report(**figures):
-    """One line of figures for the notes and the README (.cache/ is not committed)."""
-    path = Path(os.environ.get("PYOPS_IMAGE_REPORT", stack.REPO / ".cache" / "image-report.jsonl"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(figures) + "\n")
 
 
 def build_seconds(run):
