@@ -91,6 +91,7 @@ bench: $(STAMP) docker ## Benchmarks: the stack vs its ceilings, the gate's lag,
 	$(BIN)/python benchmarks/health_check_lag.py
 	$(BIN)/python benchmarks/deploy_bench.py
 	$(BIN)/python benchmarks/fleet_bench.py
+	$(BIN)/python benchmarks/container_bench.py
 
 clean: ## Remove the virtualenv and caches (not the Docker images)
 	rm -rf $(VENV) .pytest_cache .ruff_cache tests/output build *.tar.gz
