@@ -139,6 +139,8 @@ def bad_input_runs(host, tmp_path_factory):
     assert first_play["any_errors_fatal"] is True and "preflight" in json.dumps(first_play["tasks"])
     first_play.pop("any_errors_fatal")
     first_play["hosts"] = "bad_input_cases"
+    # The copy runs from another directory: its vars files by their full paths.
+    first_play["vars_files"] = [str(SITE.parent / name) for name in first_play.get("vars_files", [])]
     (tmp / "checks.yml").write_text(yaml.safe_dump([first_play], sort_keys=False))
     argv = ["-i", os.environ["MOLECULE_INVENTORY_FILE"], "-i", str(tmp / "cases.yml"), "--forks", "8"]
     run = stack.run_ansible_playbook([*argv, str(tmp / "checks.yml")])
