@@ -22,6 +22,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import secrets as random
 import shutil
 import statistics
@@ -120,8 +121,11 @@ def deploy(app_dir: Path, runtime: str, label: str) -> dict:
 def live_slot_rss_kib(box: Container) -> dict:
     """RSS of every process in the live slot's unit's cgroup, split into the app (gunicorn) and the rest."""
     slot = box.sh(f"basename $(readlink /opt/{APP}/slots/live)").strip()
-    cgroup = box.sh(f"systemctl show -p ControlGroup --value {APP}@{slot}.service").strip()
-    pids = box.sh(f"cat $(find /sys/fs/cgroup/systemd{cgroup} -name cgroup.procs) | sort -u").split()
+    # systemd-cgls lists the unit's whole cgroup tree (with a container: conmon and the payload's subgroup).
+    tree = box.sh(f"systemd-cgls --no-pager --full --unit {APP}@{slot}.service")
+    pids = re.findall(r"[─-](\d+) ", tree)
+    if not pids:
+        raise RuntimeError(f"no process in {APP}@{slot}.service:\n{tree}")
     rows = box.sh(f"ps -o rss=,args= -p {','.join(pids)}").splitlines()
     app = sum(int(line.split(None, 1)[0]) for line in rows if "gunicorn" in line)
     other = sum(int(line.split(None, 1)[0]) for line in rows if "gunicorn" not in line)
@@ -167,7 +171,7 @@ def main() -> int:
         history = json.loads(box.sh(f"{PODMAN} history --format=json localhost/{APP}:{release}"))
         base = json.loads(box.sh(f"{PODMAN} history --format=json localhost/pyops-base:13"))
         report["image_layers"] = [
-            {"bytes": layer["size"], "created_by": layer.get("created_by", "")[:80]}
+            {"bytes": layer["size"], "created_by": (layer.get("CreatedBy") or layer.get("created_by") or "")[:80]}
             for layer in history[: len(history) - len(base)]
             if layer["size"]
         ]
