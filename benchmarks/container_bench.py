@@ -35,13 +35,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stack_bench import (  # noqa: E402
     CACHE,
-    RESULTS,
     ROOT,
     SERVER_NAME,
     Container,
     converge,
     log,
     run,
+    save_results,
+    spread,
+    start_container,
     wrk,
 )
 
@@ -49,29 +51,6 @@ NAME = "pyops-container-bench"
 APP = "fastapi-app"
 RUNTIMES = ("systemd", "container")
 PODMAN = "PODMAN_IGNORE_CGROUPSV1_WARNING=1 podman"
-
-
-def start_container() -> Container:
-    """As the container scenario's platform: podman's store on a tmpfs (native overlay)."""
-    run(["docker", "rm", "-f", NAME], capture_output=True)
-    run(
-        [
-            "docker", "run", "-d", "--name", NAME, "--hostname", NAME,
-            "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
-            "--tmpfs", "/var/lib/containers:rw,exec,size=4g",
-            "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro", "--cgroupns", "host",
-            "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-            "--add-host", f"{SERVER_NAME}:127.0.0.1",
-            "pyops-fastapi-debian13:latest", "/lib/systemd/systemd",
-        ],
-        capture_output=True,
-    )  # fmt: skip
-    box = Container(NAME)
-    for _attempt in range(60):
-        if box.sh("systemctl is-system-running || true", check=False).strip() in ("running", "degraded"):
-            return box
-        time.sleep(1)
-    raise RuntimeError(f"systemd in {NAME} did not come up")
 
 
 def write_inventory(app_dir: Path, runtime: str = "systemd") -> tuple[Path, Path]:
@@ -148,7 +127,8 @@ def main() -> int:
     inventory, _secrets = write_inventory(app_dir)
     report: dict = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     samples: dict = {runtime: [] for runtime in RUNTIMES}
-    box = start_container()
+    # podman's store on a tmpfs, as the container scenario's platform: native overlay cannot stack on overlayfs.
+    box = start_container(NAME, "debian13", tmpfs=("/var/lib/containers:rw,exec,size=4g",))
     try:
         log("podman for the nesting, the base images")
         prepare(inventory)
@@ -193,18 +173,8 @@ def main() -> int:
     container, systemd = report["container"], report["systemd"]
     report["rps_ratio"] = round(container["rps"] / systemd["rps"], 3)
     report["runtime_rss_share"] = round(container["runtime_rss_kib"] / container["app_rss_kib"], 3)
-    text = render(report, args)
-    print(text)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.date.today().strftime("%Y%m%d")
-    (RESULTS / f"container-{stamp}.md").write_text(text)
-    (RESULTS / f"container-{stamp}.json").write_text(json.dumps({**report, "samples": samples}, indent=2) + "\n")
+    save_results("container", render(report, args), {**report, "samples": samples})
     return 0
-
-
-def rps(entry: dict) -> str:
-    low, high = entry["rps_spread"]
-    return f"{entry['rps']:.0f} ({low:.0f}-{high:.0f})"
 
 
 def render(report: dict, args) -> str:
@@ -217,7 +187,8 @@ def render(report: dict, args) -> str:
         "",
         "| | systemd runtime | container runtime | ratio |",
         "|---|---|---|---|",
-        f"| requests/s (median, spread) | {rps(systemd)} | {rps(container)} | **{report['rps_ratio']}** |",
+        f"| requests/s (median, spread) | {spread(systemd, 'rps', '.0f')} | {spread(container, 'rps', '.0f')} "
+        f"| **{report['rps_ratio']}** |",
         f"| app RSS (gunicorn), KiB | {systemd['app_rss_kib']:.0f} | {container['app_rss_kib']:.0f} | |",
         f"| the runtime's own processes, KiB | {systemd['runtime_rss_kib']:.0f} | {container['runtime_rss_kib']:.0f} "
         f"| **{report['runtime_rss_share']}** of the app |",

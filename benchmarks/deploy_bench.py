@@ -23,7 +23,6 @@ asserts a timing. Results: a markdown table on stdout and in benchmarks/results/
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import shutil
 import statistics
@@ -35,12 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stack_bench import (  # noqa: E402
     CACHE,
-    RESULTS,
     ROOT,
     SERVER_NAME,
     converge,
     log,
     run,
+    save_results,
     start_container,
     write_inventory,
 )
@@ -124,7 +123,6 @@ def main() -> int:
         for name, runs in samples.items()
     }
     ratios = {step: round(medians["after"][step] / medians["before"][step], 2) for step in (*STEPS, "noop_tasks")}
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M")
     lines = [
         f"# Deploy durations, {args.before} (before) vs this tree (after), {args.rounds} rounds, medians",
         "",
@@ -146,12 +144,10 @@ def main() -> int:
         ),
         "",
     ]
-    report = "\n".join(lines)
-    print(report)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"deploy-{stamp}.md").write_text(report)
-    (RESULTS / f"deploy-{stamp}.json").write_text(
-        json.dumps({"before": args.before, "samples": samples, "medians": medians, "ratios": ratios}, indent=2)
+    save_results(
+        "deploy",
+        "\n".join(lines),
+        {"before": args.before, "samples": samples, "medians": medians, "ratios": ratios},
     )
     return 0
 

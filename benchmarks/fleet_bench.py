@@ -22,7 +22,6 @@ Nothing asserts a timing. Results: markdown on stdout and in benchmarks/results/
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import shutil
 import statistics
@@ -33,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tools"))
 
-from stack_bench import CACHE, RESULTS, ROOT, converge, log, run, start_container  # noqa: E402
+from stack_bench import CACHE, ROOT, converge, log, run, save_results, start_container  # noqa: E402
 
 WAYS = ("per-host", "one-build")
 STEPS = ("first", "reqs", "code")
@@ -146,7 +145,6 @@ def main() -> int:
     }
     ratios = {step: round(medians["one-build"][step] / medians["per-host"][step], 2) for step in STEPS}
     locked, unlocked = sizes["locked (uv.lock)"], sizes["unlocked (requirements.txt)"]
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M")
     lines = [
         f"# A deploy to two hosts: one build (fastapi_build) vs a build on each, {args.rounds} round(s), medians",
         "",
@@ -166,13 +164,7 @@ def main() -> int:
         f"| locked / unlocked | **{round(locked['bytes'] / unlocked['bytes'], 3)}** | |",
         "",
     ]
-    report = "\n".join(lines)
-    print(report)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"fleet-{stamp}.md").write_text(report)
-    (RESULTS / f"fleet-{stamp}.json").write_text(
-        json.dumps({"samples": samples, "medians": medians, "ratios": ratios, "venvs": sizes}, indent=2)
-    )
+    save_results("fleet", "\n".join(lines), {"samples": samples, "medians": medians, "ratios": ratios, "venvs": sizes})
     return 0
 
 

@@ -82,13 +82,25 @@ class Container:
 # ---------------------------------------------------------------------------- deployment
 
 
-def start_container(name: str, distro: str) -> Container:
+def save_results(kind: str, markdown: str, data: dict) -> None:
+    """Print the table and keep it with the raw figures in benchmarks/results/<kind>-<UTC stamp>.{md,json}."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{kind}-{stamp}.md").write_text(markdown)
+    (RESULTS / f"{kind}-{stamp}.json").write_text(json.dumps(data, indent=1, default=list) + "\n")
+    print(markdown)
+    log(f"written to benchmarks/results/{kind}-{stamp}.md")
+
+
+def start_container(name: str, distro: str, tmpfs: tuple[str, ...] = ()) -> Container:
+    """`tmpfs`: more tmpfs mounts (path[:options]) besides /run, /run/lock and /tmp."""
     run(["docker", "rm", "-f", name], capture_output=True)
     image = f"pyops-fastapi-{distro}:latest"
     run(
         [
             "docker", "run", "-d", "--name", name, "--hostname", name,
             "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
+            *(arg for mount in tmpfs for arg in ("--tmpfs", mount)),
             "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro", "--cgroupns", "host",
             # As in Molecule: systemd applies the units' mount sandbox only with CAP_SYS_ADMIN.
             "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
@@ -484,13 +496,7 @@ def main() -> int:
         if not args.keep:
             run(["docker", "rm", "-f", args.container], capture_output=True)
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M")
-    markdown = render(report)
-    (RESULTS / f"stack-{stamp}.md").write_text(markdown)
-    (RESULTS / f"stack-{stamp}.json").write_text(json.dumps(report, indent=1, default=list) + "\n")
-    print(markdown)
-    log(f"written to benchmarks/results/stack-{stamp}.md")
+    save_results("stack", render(report), report)
     return 0
 
 
