@@ -12,6 +12,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "tools"))
 
 import stack  # noqa: E402
 
+# podman as root on the host (its cgroup v1 notice silenced), and the scenario's app_secret_key
+# (molecule.yml), which the tests look for where it must not be.
+PODMAN = "env PODMAN_IGNORE_CGROUPSV1_WARNING=1 podman"
+SECRET = "img-secret-5b8e2f7a9c1d4e6b0a3f8c2d7e9b1a4f6c0d"
+
 
 @pytest.fixture(scope="module")
 def host():

@@ -9,11 +9,9 @@ import time
 
 import pytest
 import stack
-from conftest import report
+from conftest import PODMAN, SECRET, report
 from stack import APP, EXAMPLE_APP, ORDERS, ORDERS_ENDPOINTS, ORDERS_SOURCE, ORDERS_VARS, live_release
 
-SECRET = "img-secret-5b8e2f7a9c1d4e6b0a3f8c2d7e9b1a4f6c0d"
-PODMAN = "env PODMAN_IGNORE_CGROUPSV1_WARNING=1 podman"
 UID = 10001
 # GET /health on a unix socket (argv[1]), as nginx reaches a slot: the body on stdout.
 UNIX_GET = (

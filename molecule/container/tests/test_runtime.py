@@ -8,11 +8,8 @@ import shutil
 
 import pytest
 import stack
-from conftest import report
+from conftest import PODMAN, SECRET, report
 from stack import APP, EXAMPLE_APP, assert_no_request_failed, live_release, live_slot
-
-PODMAN = "env PODMAN_IGNORE_CGROUPSV1_WARNING=1 podman"
-SECRET = "img-secret-5b8e2f7a9c1d4e6b0a3f8c2d7e9b1a4f6c0d"
 
 
 def container(host, slot):
