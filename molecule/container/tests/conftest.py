@@ -25,6 +25,16 @@ def host():
     )
 
 
+def podman(host, *args):
+    cmd = host.run(PODMAN + " " + " ".join(["%s"] * len(args)), *args)
+    assert cmd.rc == 0, (args, cmd.stderr[-2000:])
+    return cmd.stdout
+
+
+def inspect(host, image):
+    return json.loads(podman(host, "image", "inspect", image))[0]
+
+
 def report(**figures):
     """One line of figures for the notes and the README (.cache/ is not committed)."""
     path = Path(os.environ.get("PYOPS_IMAGE_REPORT", stack.REPO / ".cache" / "image-report.jsonl"))
