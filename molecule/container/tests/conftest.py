@@ -16,6 +16,10 @@ import stack  # noqa: E402
 # (molecule.yml), which the tests look for where it must not be.
 PODMAN = "env PODMAN_IGNORE_CGROUPSV1_WARNING=1 podman"
 SECRET = "img-secret-5b8e2f7a9c1d4e6b0a3f8c2d7e9b1a4f6c0d"
+# prepare.yml's registry on the container's loopback, and its login (molecule.yml).
+REGISTRY = "127.0.0.1:5000"
+REGISTRY_USER = "pusher"
+REGISTRY_PASSWORD = "reg-9d3f1a7c5e2b8d4f6a0c3e9b1d7f5a2c"
 
 
 @pytest.fixture(scope="module")

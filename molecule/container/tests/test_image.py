@@ -3,13 +3,14 @@ the app role built. The tests run in file order: the image of the converged rele
 and history, a run of it (non-root, read-only root, healthy), the second app's image, and a base
 whose Python differs, refused. A code change (the virtualenv's layer reused) is in test_runtime.py."""
 
+import base64
 import json
 import shutil
 import time
 
 import pytest
 import stack
-from conftest import PODMAN, SECRET, inspect, podman
+from conftest import PODMAN, REGISTRY, REGISTRY_PASSWORD, REGISTRY_USER, SECRET, inspect, podman
 from stack import APP, EXAMPLE_APP, ORDERS, ORDERS_ENDPOINTS, ORDERS_SOURCE, ORDERS_VARS, live_release
 
 UID = 10001
@@ -112,18 +113,77 @@ def test_the_image_runs_as_non_root_on_a_read_only_root_and_is_healthy(host):
         host.run(PODMAN + " rm --force --time 5 image-test")
 
 
+# The second app's images live in prepare.yml's registry: its repository names it, and each is pushed.
+ORDERS_REPOSITORY = f"{REGISTRY}/{ORDERS}"
+PUSH = {
+    "image_repository": ORDERS_REPOSITORY,
+    "image_push": True,
+    "image_registry_username": REGISTRY_USER,
+    "image_registry_password": REGISTRY_PASSWORD,
+}
+PASSWORD_FILE = "/root/registry-password"
+# The login as podman's auth file and an HTTP header carry it: base64 of user:password.
+LOGIN_FILE = "/root/registry-login"
+LOGIN = base64.b64encode(f"{REGISTRY_USER}:{REGISTRY_PASSWORD}".encode()).decode()
+# The registry's answer for a tag: the digest of the manifest it holds (stdout), with the login.
+MANIFEST_DIGEST = (
+    "import base64, ssl, sys, urllib.request\n"
+    "repo, tag, user, password_file = sys.argv[1:]\n"
+    "auth = base64.b64encode(f'{user}:{open(password_file).read()}'.encode()).decode()\n"
+    "req = urllib.request.Request(f'https://" + REGISTRY + "/v2/{repo}/manifests/{tag}', method='HEAD', headers={\n"
+    "    'Authorization': 'Basic ' + auth, 'Accept': 'application/vnd.docker.distribution.manifest.v2+json'})\n"
+    "ctx = ssl.create_default_context(cafile='/etc/containers/certs.d/" + REGISTRY + "/ca.crt')\n"
+    "print(urllib.request.urlopen(req, context=ctx).headers['Docker-Content-Digest'])\n"
+)
+
+
+def push_records(host):
+    return host.run("ls /opt/%s/image/pushed", ORDERS).stdout.split()
+
+
 def test_the_second_app_gets_its_own_image(host):
     extra = {
         **ORDERS_VARS,
+        **PUSH,
         "app_requirements_file": "poetry.lock",
         "app_source": "local",
         "app_source_path": str(ORDERS_SOURCE),
         # A hook that imports the app's own module in its new image (test_runtime.py looks inside one).
         "release_hooks": [{"name": "import", "command": "python -c 'import orders.api.asgi'"}],
     }
-    run = stack.run_playbook("pyops.fastapi.site", extra)
+    stack.put_file(host, PASSWORD_FILE, REGISTRY_PASSWORD.encode())
+    stack.put_file(host, LOGIN_FILE, LOGIN.encode())
+    # Every process during the run, for the password on a command line or in an environment.
+    with stack.watch_processes(host, [PASSWORD_FILE, LOGIN_FILE], mark=r"podman\x00(login|push)\x00") as watched:
+        run = stack.run_playbook("pyops.fastapi.site", extra)
     assert run.returncode == 0, run.tail()
     release = live_release(host, ORDERS)
+
+    # Pushed once, to the registry the repository names: it holds the digest podman recorded.
+    (record,) = push_records(host)
+    assert record.startswith(f"{release}-"), record
+    pushed = host.file(f"/opt/{ORDERS}/image/pushed/{record}").content_string.strip()
+    held = host.check_output(
+        "python3 -c %s %s %s %s %s", MANIFEST_DIGEST, ORDERS, release, REGISTRY_USER, PASSWORD_FILE
+    )
+    assert pushed.startswith("sha256:") and held == pushed, (held, pushed)
+    # The password reached podman on its standard input only: on no command line or environment, in
+    # no output, and no login stays behind (podman's auth file holds it in base64).
+    assert any(line.startswith("podman login") for line in watched["marked"]), watched
+    assert any(line.startswith("podman push") for line in watched["marked"]), watched
+    assert watched["leaks"] == {}, watched
+    assert REGISTRY_PASSWORD not in run.stdout and LOGIN not in run.stdout
+    at_rest = host.run(
+        "grep -rlF -D skip -e %s -e %s /root /tmp /var/tmp /run /etc /opt"
+        " --exclude=registry-password --exclude=registry-login",
+        REGISTRY_PASSWORD,
+        LOGIN,
+    ).stdout
+    assert at_rest == "", at_rest
+    # The slots run the image under the registry's name, from this host's store.
+    running = host.check_output(PODMAN + " ps --format '{{.Image}}'").split()
+    assert f"{ORDERS_REPOSITORY}:{release}" in running, running
+
     hooks = [result for name, result in run.results() if name.endswith(": Run the hook")]
     assert len(hooks) == 1 and hooks[0]["rc"] == 0, hooks
     # systemd-run's command (after its first "--"): the runner, in its hook mode.
@@ -132,7 +192,7 @@ def test_the_second_app_gets_its_own_image(host):
         "/usr/local/libexec/pyops-fastapi/run_container_slot",
         "hook",
     ], argv
-    image = inspect(host, f"localhost/{ORDERS}:{release}")
+    image = inspect(host, f"{ORDERS_REPOSITORY}:{release}")
     env = dict(entry.split("=", 1) for entry in image["Config"]["Env"])
     assert env["PYOPS_HEALTH_PATH"] == ORDERS_ENDPOINTS[0]["path"]
     assert image["Config"]["Cmd"][-1] == "/usr/local/lib/pyops-fastapi/gunicorn_conf.py"
@@ -141,10 +201,39 @@ def test_the_second_app_gets_its_own_image(host):
         "run",
         "--rm",
         "--entrypoint=cat",
-        f"localhost/{ORDERS}:{release}",
+        f"{ORDERS_REPOSITORY}:{release}",
         "/usr/local/lib/pyops-fastapi/gunicorn_conf.py",
     )
     assert '"orders.api.asgi:application"' in conf
+
+
+def test_a_push_the_registry_refuses_stops_before_the_release_goes_live(host, tmp_path):
+    """A wrong password: the run fails at the login, naming the registry and the user (not the password),
+    the release built for it is removed and the live one serves on."""
+    before, releases = live_release(host, ORDERS), host.check_output("ls /opt/%s/releases", ORDERS)
+    source = tmp_path / "orders"
+    shutil.copytree(ORDERS_SOURCE, source)
+    stack.set_orders_version(source, "2")
+    wrong = "wrong-4c1e8a2f6b9d3e7a5c0f2b8d"
+    extra = {
+        **ORDERS_VARS,
+        **PUSH,
+        "image_registry_password": wrong,
+        "app_requirements_file": "poetry.lock",
+        "app_source": "local",
+        "app_source_path": str(source),
+    }
+    run = stack.run_playbook("pyops.fastapi.site", extra)
+    assert run.returncode != 0
+    failures = run.failures_by_host()["pyops-container-debian13"]
+    assert [task for task, _messages in failures] == ["Check the registry took the login", "Fail with the reason"]
+    message = failures[0][1][0]
+    assert message.startswith(f"The registry {REGISTRY} refused the login of image_registry_username {REGISTRY_USER}: ")
+    assert "unauthorized" in message.lower(), message
+    assert wrong not in run.stdout and REGISTRY_PASSWORD not in run.stdout
+    assert live_release(host, ORDERS) == before
+    assert host.check_output("ls /opt/%s/releases", ORDERS) == releases
+    assert len(push_records(host)) == 1
 
 
 def test_a_base_with_another_python_is_refused_before_the_build(host, source):

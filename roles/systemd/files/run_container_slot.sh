@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # pyops.fastapi.systemd: runs a process of a release in that release's image (tag = release id, built by
 # pyops.fastapi.image) with app_runtime=container. The release is the one the slot's link names, so a
 # switch or a rollback that re-links a slot runs that release's image.

@@ -381,6 +381,9 @@ CORPUS = {
         ["localhost/app:tag", "localhost/app@sha256:" + "a" * 64],
     ),
     "image_health_path": ("image", "/health", {}, ["health", "/a/../b", "/a?b"]),
+    "image_registry_username": ("image", "ci-bot", {}, ["ci bot", "-p", "a" * 129, ""]),
+    # Reaches podman on its standard input, never a command line or a file: one printable line, anything on it.
+    "image_registry_password": ("image", "t0ken-9f8e7d6c", ONE_LINE_ANYTHING, ["", "a\tb"]),
     "nginx_server_name": ("nginx", "api.example.test", {}, HOST_EXTRA),
     "nginx_server_aliases": ("nginx", "www.example.test", {}, ["a" * 64 + ".test"]),
     "nginx_site_name": (

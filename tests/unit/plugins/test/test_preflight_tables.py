@@ -51,6 +51,17 @@ CONTEXT = {
     "nginx_backend_allow": {"nginx_mode": "backend", "nginx_backend_listen_addresses": ["10.0.0.5"]},
     "nginx_backend_listen_addresses": {"nginx_mode": "backend", "nginx_backend_allow": ["10.0.0.2"]},
     "nginx_upstream_drained": {"nginx_upstream_servers": ["10.0.0.5:8080"]},
+    # The two go together (an empty one is refused when the other is set), for a push to a registry.
+    "image_registry_username": {
+        "image_registry_password": "t0ken-9f8e7d6c",
+        "image_push": True,
+        "image_repository": "registry.example.test/app",
+    },
+    "image_registry_password": {
+        "image_registry_username": "ci-bot",
+        "image_push": True,
+        "image_repository": "registry.example.test/app",
+    },
 }
 # Dict options whose names come from an allow-list: a name and a value they accept.
 DICT_GOOD = {
