@@ -228,8 +228,10 @@ def test_a_push_the_registry_refuses_stops_before_the_release_goes_live(host, tm
     failures = run.failures_by_host()["pyops-container-debian13"]
     assert [task for task, _messages in failures] == ["Check the registry took the login", "Fail with the reason"]
     message = failures[0][1][0]
-    assert message.startswith(f"The registry {REGISTRY} refused the login of image_registry_username {REGISTRY_USER}: ")
-    assert "unauthorized" in message.lower(), message
+    assert message == (
+        f"The registry {REGISTRY} refused the login of image_registry_username {REGISTRY_USER}: "
+        f'Error: logging into "{REGISTRY}": invalid username/password'
+    ), message
     assert wrong not in run.stdout and REGISTRY_PASSWORD not in run.stdout
     assert live_release(host, ORDERS) == before
     assert host.check_output("ls /opt/%s/releases", ORDERS) == releases
