@@ -60,6 +60,9 @@ def test_the_live_slot_runs_its_release_image_hardened(host):
     assert "--env=SECRET_KEY" in command and not [arg for arg in command if SECRET in arg], command
     assert SECRET not in host.check_output("ps -eo args=")
     assert host.check_output(PODMAN + " exec %s printenv SECRET_KEY", f"{APP}-{slot}") == SECRET
+    # systemd_extra_environment (molecule.yml): a value of the unit's Environment=, passed by name as well.
+    setting = host.check_output(PODMAN + " exec %s printenv PYOPS_TEST_UNIT_SETTING", f"{APP}-{slot}")
+    assert setting == "from-the-unit", setting
     # podman keeps the container's configuration (the environment's values too) in its store: files
     # other users may not read (its directories are root's alone), whatever the files' own modes.
     holders = host.check_output(
