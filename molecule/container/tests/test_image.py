@@ -137,6 +137,40 @@ MANIFEST_DIGEST = (
 )
 
 
+# A queue worker and a scheduled job sharing a SQLite queue with the web app in the app's state directory
+# (as the deploy scenario's test_c_second_app.py), here each in a container of the release's image.
+PROCESSES = {
+    "systemd_state_directory": True,
+    "app_processes": [
+        {"name": "worker", "command": "python -m orders.worker", "stop_signal": "SIGINT", "stop_timeout": 20}
+    ],
+    "app_timers": [{"name": "tick", "command": "python -m orders.tick", "on_calendar": "*:*:0/5"}],
+}
+QUEUE = f"/var/lib/{ORDERS}/queue.db"
+READ_QUEUE = (
+    "import json, sqlite3, sys; db = sqlite3.connect(sys.argv[1]); print(json.dumps({"
+    "'jobs': db.execute('SELECT id, state, done_by FROM jobs').fetchall(),"
+    "'ticks': db.execute('SELECT build FROM ticks').fetchall()}))"
+)
+# POST /orders/jobs through nginx (TLS, the app's server name): the web app enqueues a job.
+POST_JOB = (
+    "import http.client, json, ssl, sys\n"
+    "c = http.client.HTTPSConnection('127.0.0.1', context=ssl._create_unverified_context())\n"
+    "c.request('POST', '/orders/jobs', body=b'{}', headers={'Host': sys.argv[1]})\n"
+    "r = c.getresponse(); print(json.dumps({'status': r.status, 'body': json.loads(r.read())}))\n"
+)
+
+
+def wait_for(predicate, what, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {seconds} s")
+
+
 def push_records(host):
     return host.run("ls /opt/%s/image/pushed", ORDERS).stdout.split()
 
@@ -145,6 +179,7 @@ def test_the_second_app_gets_its_own_image(host):
     extra = {
         **ORDERS_VARS,
         **PUSH,
+        **PROCESSES,
         "app_requirements_file": "poetry.lock",
         "app_source": "local",
         "app_source_path": str(ORDERS_SOURCE),
@@ -184,13 +219,47 @@ def test_the_second_app_gets_its_own_image(host):
     running = host.check_output(PODMAN + " ps --format '{{.Image}}'").split()
     assert f"{ORDERS_REPOSITORY}:{release}" in running, running
 
+    # The worker runs in a container of the release's image, as the app user, beside the web server:
+    # a job the web app enqueues (POST through nginx) is done by this release's worker, through the
+    # state directory both mount. The timer's job runs in a container of the live release's image.
+    slot = host.check_output("readlink %s", f"/opt/{ORDERS}/slots/live").rsplit("/", 1)[-1]
+    worker = json.loads(podman(host, "container", "inspect", f"{ORDERS}-worker-{slot}"))[0]
+    assert worker["ImageName"] == f"{ORDERS_REPOSITORY}:{release}", worker["ImageName"]
+    assert worker["Config"]["User"] == host.check_output("id -u %s", ORDERS) + ":" + host.check_output(
+        "id -g %s", ORDERS
+    )
+    assert worker["HostConfig"]["ReadonlyRootfs"] is True
+    assert host.run("systemctl is-active %s", f"{ORDERS}.worker@{slot}.service").stdout.strip() == "active"
+    posted = json.loads(host.check_output("python3 -c %s %s", POST_JOB, stack.ORDERS_NAME))
+    assert posted["status"] == 202, posted
+    job = posted["body"]["job"]
+
+    def queue():
+        return json.loads(host.check_output("python3 -c %s %s", READ_QUEUE, QUEUE))
+
+    done = wait_for(lambda: [row for row in queue()["jobs"] if row[0] == job and row[1] == "done"], "the job done")
+    assert done[0][2] == release, done
+    assert wait_for(lambda: [row for row in queue()["ticks"] if row[0] == release], "a tick of the release")
+    tick_images = podman(
+        host,
+        "events",
+        "--stream=false",
+        "--since=10m",
+        "--filter=event=create",
+        f"--filter=container={ORDERS}-tick",
+        "--format={{.Image}}",
+    ).split()
+    assert tick_images and set(tick_images) == {f"{ORDERS_REPOSITORY}:{release}"}, tick_images
+    # Its schedule (every 5 s) would start a container beside the load windows of test_runtime.py: stopped here.
+    host.run_expect([0], "systemctl stop %s", f"{ORDERS}.tick.timer")
+
     hooks = [result for name, result in run.results() if name.endswith(": Run the hook")]
     assert len(hooks) == 1 and hooks[0]["rc"] == 0, hooks
-    # systemd-run's command (after its first "--"): the runner, in its hook mode.
+    # systemd-run's command (after its first "--"): the runner, running a command in the foreground.
     argv = hooks[0]["cmd"]
     assert argv[argv.index("--") + 1 : argv.index("--") + 3] == [
         "/usr/local/libexec/pyops-fastapi/run_container_slot",
-        "hook",
+        "run",
     ], argv
     image = inspect(host, f"{ORDERS_REPOSITORY}:{release}")
     env = dict(entry.split("=", 1) for entry in image["Config"]["Env"])
