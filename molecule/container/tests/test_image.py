@@ -152,10 +152,12 @@ READ_QUEUE = (
     "'jobs': db.execute('SELECT id, state, done_by FROM jobs').fetchall(),"
     "'ticks': db.execute('SELECT build FROM ticks').fetchall()}))"
 )
-# POST /orders/jobs through nginx (TLS, the app's server name): the web app enqueues a job.
+# POST /orders/jobs through nginx (TLS with the app's server name in SNI and Host): the web app enqueues a job.
 POST_JOB = (
-    "import http.client, json, ssl, sys\n"
-    "c = http.client.HTTPSConnection('127.0.0.1', context=ssl._create_unverified_context())\n"
+    "import http.client, json, socket, ssl, sys\n"
+    "ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n"
+    "c = http.client.HTTPConnection('127.0.0.1')\n"
+    "c.sock = ctx.wrap_socket(socket.create_connection(('127.0.0.1', 443), timeout=10), server_hostname=sys.argv[1])\n"
     "c.request('POST', '/orders/jobs', body=b'{}', headers={'Host': sys.argv[1]})\n"
     "r = c.getresponse(); print(json.dumps({'status': r.status, 'body': json.loads(r.read())}))\n"
 )
