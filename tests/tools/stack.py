@@ -261,6 +261,17 @@ def second_run_once_locked(host, lock, playbook, extra_vars, result, max_seconds
 PUT_CHUNK = 96 * 1024
 
 
+def wait_for(predicate, what, seconds=30):
+    """predicate()'s first true value, polled every 0.5 s; fails naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {seconds} s")
+
+
 def put_file(host, path, data, mode="0600"):
     """Write `data` (bytes) to `path` in the container, created by root with `mode` (through base64:
     any bytes, no quoting; in pieces, so a file of any size fits on the command lines)."""

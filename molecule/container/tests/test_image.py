@@ -163,16 +163,6 @@ POST_JOB = (
 )
 
 
-def wait_for(predicate, what, seconds=30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {seconds} s")
-
-
 def push_records(host):
     return host.run("ls /opt/%s/image/pushed", ORDERS).stdout.split()
 
@@ -239,9 +229,11 @@ def test_the_second_app_gets_its_own_image(host):
     def queue():
         return json.loads(host.check_output("python3 -c %s %s", READ_QUEUE, QUEUE))
 
-    done = wait_for(lambda: [row for row in queue()["jobs"] if row[0] == job and row[1] == "done"], "the job done")
+    done = stack.wait_for(
+        lambda: [row for row in queue()["jobs"] if row[0] == job and row[1] == "done"], "the job done"
+    )
     assert done[0][2] == release, done
-    assert wait_for(lambda: [row for row in queue()["ticks"] if row[0] == release], "a tick of the release")
+    assert stack.wait_for(lambda: [row for row in queue()["ticks"] if row[0] == release], "a tick of the release")
     tick_images = podman(
         host,
         "events",

@@ -6,7 +6,6 @@ wrong endpoints, rolled back on demand."""
 
 import json
 import shutil
-import time
 
 import pytest
 import stack
@@ -66,16 +65,6 @@ def _state(host, unit):
     return host.run("systemctl is-active %s", unit).stdout.strip()
 
 
-def _wait_for(predicate, what, seconds=30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {seconds} s")
-
-
 def test_first_deploy_next_to_the_bundled_app(orders, bundled, orders_source):
     bundled_release = bundled.live_release()
     run = stack.run_playbook("pyops.fastapi.site", _vars(orders_source))
@@ -95,7 +84,7 @@ def test_first_deploy_next_to_the_bundled_app(orders, bundled, orders_source):
     assert signal == "2", signal  # SIGINT
     assert _state(orders.host, f"{TIMER}.timer") == "active"
     assert orders.host.run("systemctl is-enabled %s", f"{TIMER}.timer").stdout.strip() == "enabled"
-    ticks = _wait_for(lambda: _queue(orders.host)["ticks"], "a tick of the first release", seconds=20)
+    ticks = stack.wait_for(lambda: _queue(orders.host)["ticks"], "a tick of the first release", seconds=20)
     assert {build for build, _at in ticks} == {FIRST_BUILD[0]}, ticks
     assert orders.host.check_output("stat -c %%U:%%a /var/lib/%s", ORDERS) == f"{ORDERS}:750"
 
@@ -187,7 +176,7 @@ def test_code_change_under_load_moves_web_worker_and_timer_together(orders, orde
 
     # Every job the web app accepted ran once, and both releases enqueued and ran some.
     accepted = summary["statuses"]["POST 202"]
-    jobs = _wait_for(
+    jobs = stack.wait_for(
         lambda: (queue := _queue(orders.host)["jobs"]) and all(job[2] == "done" for job in queue) and queue,
         "every job done",
     )
@@ -201,7 +190,7 @@ def test_code_change_under_load_moves_web_worker_and_timer_together(orders, orde
     journal = orders.host.check_output("journalctl --no-pager -o cat -u %s", f"{WORKER}@{slot}.service")
     assert f"worker of {build} stopped on SIGINT after " in journal, journal[-2000:]
     # The scheduled job now runs the new release.
-    _wait_for(lambda: new in {tick[0] for tick in _queue(orders.host)["ticks"]}, "a tick of the new release", 20)
+    stack.wait_for(lambda: new in {tick[0] for tick in _queue(orders.host)["ticks"]}, "a tick of the new release", 20)
 
 
 def test_the_bundled_apps_endpoints_do_not_fit(orders, orders_source):
